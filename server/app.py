@@ -1,0 +1,69 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from server import errors
+from server.clock import Clock, SystemClock
+from server.config import Settings, load_settings
+from server.db import make_engine, make_session_factory
+
+
+class Isocheck:
+    """What the app shares between requests: settings, engine, session factory and clock.
+    Reached as ``current_app.extensions["isocheck"]`` (see :func:`server.web.ctx`)."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = make_engine(settings.effective_database_url)
+        self.session_factory: sessionmaker[Session] = make_session_factory(self.engine)
+        #: Set when the scheduler runs inside this process (``isocheck serve``).
+        self.scheduler: Any = None
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    test_config: dict[str, Any] | None = None,
+) -> Flask:
+    """Build the app. ``settings`` default to the environment; ``clock`` to the system clock."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+    )
+    if test_config:
+        app.config.update(test_config)
+    logging.basicConfig(level=settings.log_level.upper())
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    state = Isocheck(settings, clock or SystemClock())
+    app.extensions["isocheck"] = state
+
+    @app.teardown_appcontext
+    def _close_session(exc: BaseException | None) -> None:
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            if exc is not None:
+                session.rollback()
+            session.close()
+
+    errors.init_app(app)
+
+    from server.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    return app

@@ -1,0 +1,182 @@
+"""The ``isocheck`` command."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+
+import click
+
+from server.config import ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:  # pydantic validation of an ISOCHECK_* variable
+        raise click.ClickException(f"invalid ISOCHECK_* setting:\n{exc}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="isocheck")
+def main() -> None:
+    """isocheck — face-verified home-isolation monitoring.
+
+    Settings come from ISOCHECK_* environment variables (see the README).
+    """
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default ISOCHECK_HOST, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default ISOCHECK_PORT, 8000).")
+@click.option("--threads", type=int, default=8, show_default=True, help="Worker threads.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler in this process.")
+@click.option(
+    "--migrate/--no-migrate",
+    default=True,
+    show_default=True,
+    help="Apply database migrations before serving.",
+)
+def serve(
+    host: str | None, port: int | None, threads: int, no_scheduler: bool, migrate: bool
+) -> None:
+    """Serve the web app and API with the scheduler in-process (one machine).
+
+    For several hosts, run the app under gunicorn and `isocheck scheduler` separately.
+    """
+    import waitress
+
+    from server import migrate as migrations
+    from server.app import create_app
+
+    settings = _settings()
+    if migrate:
+        migrations.upgrade(settings.effective_database_url)
+    app = create_app(settings)
+    state = app.extensions["isocheck"]
+    if not no_scheduler:
+        from scheduler.app import build_scheduler
+
+        state.scheduler = build_scheduler(
+            settings=settings, session_factory=state.session_factory, clock=state.clock
+        )
+        state.scheduler.start()
+    host = host or settings.host
+    port = port or settings.port
+    click.echo(f"isocheck ({settings.mode.value}) serving on http://{host}:{port}", err=True)
+    try:
+        waitress.serve(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="isocheck",
+            max_request_body_size=settings.max_upload_bytes + 1024 * 1024,
+        )
+    finally:
+        if state.scheduler is not None:
+            state.scheduler.shutdown(wait=False)
+
+
+@main.command("scheduler")
+def scheduler_cmd() -> None:
+    """Run the scheduler alone (production; any number of instances may run)."""
+    from scheduler.app import build_scheduler
+    from server.clock import SystemClock
+    from server.db import make_engine, make_session_factory
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    engine = make_engine(settings.effective_database_url)
+    scheduler = build_scheduler(
+        settings=settings,
+        session_factory=make_session_factory(engine),
+        clock=SystemClock(),
+        blocking=True,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=True))
+    click.echo("isocheck scheduler running; Ctrl-C to stop", err=True)
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        scheduler.start()
+
+
+@main.group()
+def db() -> None:
+    """Database schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from server import migrate
+
+    settings = _settings()
+    migrate.upgrade(settings.effective_database_url, revision)
+    click.echo(f"database at {revision}: {_redacted(settings.effective_database_url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ('base' drops every table: destroys data)."""
+    from server import migrate
+
+    migrate.downgrade(_settings().effective_database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's revision and the code's head revision."""
+    from server import migrate
+    from server.db import make_engine
+
+    engine = make_engine(_settings().effective_database_url)
+    click.echo(
+        f"database: {migrate.current_revision(engine)}  code head: {migrate.head_revision()}"
+    )
+
+
+@main.command()
+def demo() -> None:
+    """Load the demo world (idempotent): HCMC → Gò Vấp → 3 wards, staff, persons.
+
+    Passwords of accounts created by this run are printed once; a second run prints none.
+    """
+    from server import migrate
+    from server.clock import SystemClock
+    from server.db import make_engine, make_session_factory, session_scope
+    from server.demo import load_demo
+
+    settings = _settings()
+    if settings.is_production:
+        raise click.ClickException("refusing to load demo data in production mode")
+    migrate.upgrade(settings.effective_database_url)
+    factory = make_session_factory(make_engine(settings.effective_database_url))
+    with session_scope(factory) as session:
+        report = load_demo(session=session, clock=SystemClock())
+    click.echo(
+        f"demo data: {report.created_areas} areas and {report.created_persons} persons created"
+    )
+    if report.credentials:
+        click.echo("accounts created (passwords shown only now):")
+        for username, role, area, password in report.credentials:
+            click.echo(f"  {username:<20} {role:<11} {area:<12} {password}")
+    else:
+        click.echo("no new accounts (they exist already; passwords were shown when created)")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Typed settings, read once from ``ISOCHECK_*`` environment variables.
+
+Every setting is documented in the README's configuration table. Nothing secret has a production
+default: in ``production`` mode :func:`load_settings` refuses to start without a real secret key
+and an encryption key, and says why.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Secret keys that are obviously placeholders and are refused in production mode.
+WEAK_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret", "isocheck", "demo"})
+#: Shortest secret key accepted in production (characters).
+MIN_SECRET_LENGTH = 32
+
+
+class Mode(StrEnum):
+    demo = "demo"
+    production = "production"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the settings cannot start the service; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """All of isocheck's settings. Field names map to ``ISOCHECK_<NAME>`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="ISOCHECK_", extra="ignore", frozen=True)
+
+    mode: Mode = Field(Mode.demo, description="`demo` (defaults, demo data) or `production`")
+    data_dir: Path = Field(Path("var"), description="Directory for the SQLite file and uploads")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file `<data_dir>/isocheck.db`"
+    )
+    secret_key: str = Field(
+        "", description="Signs sessions and CSRF tokens; required in production"
+    )
+    encryption_key: str = Field(
+        "",
+        description="Fernet key: images and face templates at rest; required in production",
+    )
+    timezone: str = Field("Asia/Ho_Chi_Minh", description="Default zone for schedules")
+    host: str = Field("127.0.0.1", description="`isocheck serve` bind address")
+    port: int = Field(8000, ge=1, le=65535, description="`isocheck serve` port")
+    max_upload_bytes: int = Field(
+        12 * 1024 * 1024, ge=1024, description="Largest request body accepted (HTTP 413 above)"
+    )
+    scheduler_interval_seconds: float = Field(
+        5.0, gt=0, le=300, description="Seconds between scheduler sweeps"
+    )
+    scheduler_stale_seconds: float = Field(
+        60.0, gt=0, description="/readyz turns red when the last sweep is older than this"
+    )
+    log_level: str = Field("INFO", description="Python logging level")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'isocheck.db').resolve()}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.mode is Mode.production
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to run production mode on placeholder secrets; the message names what to set."""
+    if not settings.is_production:
+        return
+    problems = []
+    key = settings.secret_key
+    if key.lower() in WEAK_SECRETS or len(key) < MIN_SECRET_LENGTH:
+        problems.append(
+            f"ISOCHECK_SECRET_KEY must be a random string of at least {MIN_SECRET_LENGTH} "
+            'characters (e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
+        )
+    if not settings.encryption_key:
+        problems.append(
+            "ISOCHECK_ENCRYPTION_KEY must be set to a Fernet key (python -c "
+            '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+        )
+    if not settings.database_url:
+        problems.append("ISOCHECK_DATABASE_URL must name the production database (PostgreSQL)")
+    if problems:
+        raise ConfigError("refusing to start in production mode:\n  - " + "\n  - ".join(problems))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (plus explicit overrides, used by tests) and validate it.
+
+    In demo mode missing secrets are replaced by per-process random values, so nothing
+    secret is ever a constant in the code.
+    """
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    check_production(settings)
+    if not settings.is_production:
+        fill: dict[str, object] = {}
+        if not settings.secret_key:
+            fill["secret_key"] = secrets.token_urlsafe(48)
+        if not settings.encryption_key:
+            fill["encryption_key"] = _demo_encryption_key(settings.data_dir)
+        if fill:
+            settings = settings.model_copy(update=fill)
+    return settings
+
+
+def _demo_encryption_key(data_dir: Path) -> str:
+    """Demo mode keeps its generated Fernet key in the data directory so stored images stay
+    readable across restarts. Production never takes this path."""
+    from cryptography.fernet import Fernet
+
+    path = data_dir / "demo-encryption.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

@@ -1,0 +1,47 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from scheduler.models import SchedulerHeartbeat
+from server.web import ctx, db_session
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process is up and serving requests. Touches nothing else."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready to take traffic: the database answers and, when the scheduler runs in this process,
+    its last sweep is recent. 503 with the failing checks otherwise."""
+    state = ctx()
+    checks: dict[str, dict] = {}
+    try:
+        session = db_session()
+        session.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True}
+        last = session.scalar(select(func.max(SchedulerHeartbeat.last_run_at)))
+    except SQLAlchemyError as exc:
+        checks["database"] = {"ok": False, "error": exc.__class__.__name__}
+        last = None
+    if state.scheduler is not None:
+        now = state.clock.now()
+        lag = (now - last).total_seconds() if last else None
+        ok = lag is not None and lag <= state.settings.scheduler_stale_seconds
+        checks["scheduler"] = {
+            "ok": ok,
+            "last_sweep_at": last.isoformat() if last else None,
+            "lag_seconds": round(lag, 3) if lag is not None else None,
+        }
+    elif last is not None:
+        checks["scheduler"] = {"ok": True, "in_process": False, "last_sweep_at": last.isoformat()}
+    ready = all(c["ok"] for c in checks.values())
+    return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503

@@ -1,0 +1,36 @@
+"""Every table, imported in one place so Alembic and tests see the whole metadata."""
+
+from scheduler.models import SchedulerHeartbeat
+from server.alerts.models import Alert
+from server.audit import AuditEvent
+from server.checkins.models import CheckinAttempt, CheckinPrompt
+from server.db import Base
+from server.declarations.models import Declaration
+from server.notify.models import Notification
+from server.people.models import (
+    ActivationCode,
+    Area,
+    Device,
+    FaceTemplate,
+    Person,
+    StaffUser,
+    StoredImage,
+)
+
+__all__ = [
+    "ActivationCode",
+    "Alert",
+    "Area",
+    "AuditEvent",
+    "Base",
+    "CheckinAttempt",
+    "CheckinPrompt",
+    "Declaration",
+    "Device",
+    "FaceTemplate",
+    "Notification",
+    "Person",
+    "SchedulerHeartbeat",
+    "StaffUser",
+    "StoredImage",
+]

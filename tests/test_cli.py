@@ -1,0 +1,87 @@
+"""The `isocheck` command: help, migrations, the idempotent demo, production refusal."""
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from server.cli import main
+from server.db import make_engine, make_session_factory
+from server.models import Area, Person, StaffUser
+
+
+@pytest.fixture
+def env(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("ISOCHECK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ISOCHECK_DATABASE_URL", db_url)
+    monkeypatch.setenv("ISOCHECK_MODE", "demo")
+    return db_url
+
+
+def test_help_lists_the_commands():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "scheduler", "db", "demo"):
+        assert command in result.output
+
+
+@pytest.mark.parametrize("args", [["serve"], ["scheduler"], ["db", "upgrade"], ["demo"]])
+def test_each_command_has_help(args):
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 3
+
+
+def _counts(db_url):
+    engine = make_engine(db_url)
+    with make_session_factory(engine)() as s:
+        counts = tuple(
+            s.scalar(select(func.count()).select_from(m)) for m in (Area, StaffUser, Person)
+        )
+    engine.dispose()
+    return counts
+
+
+def test_demo_is_idempotent(env):
+    runner = CliRunner()
+    first = runner.invoke(main, ["demo"])
+    assert first.exit_code == 0, first.output
+    assert "admin" in first.output and "tramyte.p1" in first.output
+    counts = _counts(env)
+    assert counts == (5, 4, 5)  # city, district, 3 wards; admin + 3 ward staff; 5 persons
+
+    second = runner.invoke(main, ["demo"])
+    assert second.exit_code == 0
+    assert _counts(env) == counts
+    assert "no new accounts" in second.output
+
+
+def test_demo_world_has_the_hierarchy(env):
+    CliRunner().invoke(main, ["demo"])
+    engine = make_engine(env)
+    with make_session_factory(engine)() as s:
+        wards = s.scalars(select(Area).where(Area.kind == "ward")).all()
+        assert {w.parent.name for w in wards} == {"Quận Gò Vấp"}
+        assert {w.parent.parent.name for w in wards} == {"Thành phố Hồ Chí Minh"}
+        staff = s.scalars(select(StaffUser).where(StaffUser.role == "area_staff")).all()
+        assert {u.area_id for u in staff} == {w.id for w in wards}
+        assert all(u.password_hash.startswith("$argon2id$") for u in staff)
+    engine.dispose()
+
+
+def test_db_upgrade_and_current(env):
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    current = runner.invoke(main, ["db", "current"])
+    assert current.exit_code == 0
+    database, head = current.output.split("code head:")
+    assert database.split(":")[1].strip() == head.strip() != "None"
+
+
+def test_production_refuses_to_start_without_secret(monkeypatch, tmp_path):
+    monkeypatch.setenv("ISOCHECK_MODE", "production")
+    monkeypatch.setenv("ISOCHECK_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("ISOCHECK_SECRET_KEY", raising=False)
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code != 0
+    assert "ISOCHECK_SECRET_KEY" in result.output
+    assert "refusing to start in production mode" in result.output
