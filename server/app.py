@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, g
 from sqlalchemy.orm import Session, sessionmaker
 
-from server import errors
+from server import errors, limits
 from server.clock import Clock, SystemClock
 from server.config import Settings, load_settings
 from server.db import make_engine, make_session_factory
@@ -62,8 +62,24 @@ def create_app(
             session.close()
 
     errors.init_app(app)
+    _register_verification_messages()
+    limits.init_app(app, settings)
 
+    from server.api.admin import bp as admin_api_bp
+    from server.api.mobile import bp as mobile_bp
     from server.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(mobile_bp)
+    app.register_blueprint(admin_api_bp)
     return app
+
+
+def _register_verification_messages() -> None:
+    """The face library's codes (face_not_found, image_too_dark, …) speak the same two
+    languages as the server's own problems."""
+    from verification.messages import MESSAGES
+
+    errors.register_messages(
+        {code: {lang: tuple(m) for lang, m in texts.items()} for code, texts in MESSAGES.items()}
+    )

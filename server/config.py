@@ -60,6 +60,67 @@ class Settings(BaseSettings):
         60.0, gt=0, description="/readyz turns red when the last sweep is older than this"
     )
     log_level: str = Field("INFO", description="Python logging level")
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL phones use; put in activation QR codes"
+    )
+    ratelimit_storage_url: str = Field(
+        "memory://",
+        description="Rate-limit counters: memory:// (one process) or redis://host:6379 (shared)",
+    )
+    ratelimit_enabled: bool = Field(True, description="Turn rate limits off (load tests only)")
+    rate_limit_activation: str = Field(
+        "5/minute;20/hour", description="Activation attempts per client IP (brute-force guard)"
+    )
+    rate_limit_checkin: str = Field(
+        "6/minute;60/hour", description="Selfie uploads per device"
+    )
+    rate_limit_device: str = Field("120/minute", description="Other mobile API calls per device")
+    rate_limit_staff_login: str = Field("10/minute", description="Staff logins per client IP")
+    # Notifications (docs/notifications.md). Channels not listed in notify_channels are logged.
+    notify_channels: str = Field(
+        "log",
+        description="Comma-separated channels that really send (`fcm`, `email`, `webhook`); "
+        "rows for any other channel are written to the log and marked sent",
+    )
+    fcm_credentials_file: Path | None = Field(
+        None, description="Firebase service-account JSON file; required when `fcm` is enabled"
+    )
+    smtp_host: str = Field("", description="SMTP server; required when `email` is enabled")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587 = submission)")
+    smtp_user: str = Field("", description="SMTP user name; empty = no authentication")
+    smtp_password: str = Field("", description="SMTP password")
+    smtp_from: str = Field("", description="From address of notification e-mails")
+    smtp_starttls: bool = Field(
+        True, description="Upgrade the SMTP connection with STARTTLS (refuse to send without)"
+    )
+    smtp_ca_file: Path | None = Field(
+        None, description="CA bundle for a relay with a private certificate; default: system CAs"
+    )
+    webhook_secret: str = Field(
+        "", description="HMAC-SHA256 key signing webhook bodies; required when `webhook` is enabled"
+    )
+    notify_batch_size: int = Field(
+        100, ge=1, le=500, description="Outbox rows claimed per channel per round"
+    )
+    notify_max_attempts: int = Field(
+        8, ge=1, le=50, description="Delivery attempts before a notification is marked `dead`"
+    )
+    notify_backoff_seconds: float = Field(
+        30.0, gt=0, description="First retry delay; doubles per attempt, with jitter"
+    )
+    notify_backoff_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest retry delay"
+    )
+    notify_lease_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="A claimed row is retried after this long if its sender died before "
+        "recording the result",
+    )
+    notify_rate_limits: dict[str, float] = Field(
+        default_factory=lambda: {"fcm": 100.0, "email": 5.0, "webhook": 20.0, "log": 1000.0},
+        description="Messages per second per channel and per scheduler process (JSON object)",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -61,6 +61,95 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "vi": ("Dịch vụ tạm thời gián đoạn", "Hệ thống đang bận. Vui lòng thử lại sau ít phút."),
         "en": ("Service unavailable", "The service is busy. Please try again in a few minutes."),
     },
+    "invalid_credentials": {
+        "vi": ("Sai thông tin đăng nhập", "Tên đăng nhập hoặc mật khẩu không đúng."),
+        "en": ("Invalid credentials", "The username or password is wrong."),
+    },
+    "account_locked": {
+        "vi": ("Tài khoản tạm khóa", "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau."),
+        "en": ("Account locked", "Too many failed logins. Please try again later."),
+    },
+    "invalid_activation_code": {
+        "vi": (
+            "Mã kích hoạt không hợp lệ",
+            "Mã kích hoạt sai, đã dùng hoặc đã hết hạn. Liên hệ trạm y tế để nhận mã mới.",
+        ),
+        "en": (
+            "Invalid activation code",
+            "The code is wrong, used or expired. Ask your ward health station for a new one.",
+        ),
+    },
+    "isolation_ended": {
+        "vi": ("Đã kết thúc cách ly", "Thời gian cách ly tại nhà của bạn đã kết thúc."),
+        "en": ("Isolation ended", "Your home isolation has ended."),
+    },
+    "person_exists": {
+        "vi": ("Người này đã được đăng ký", "Số CMND/CCCD này đã có trong hệ thống."),
+        "en": ("Already enrolled", "A person with this national ID is already enrolled."),
+    },
+    "area_not_found": {
+        "vi": (
+            "Không tìm thấy phường/xã",
+            "Mã phường/xã không tồn tại hoặc ngoài phạm vi của bạn.",
+        ),
+        "en": ("Ward not found", "The ward code does not exist or is outside your area."),
+    },
+    "enrolment_photo_limit": {
+        "vi": ("Đã đủ ảnh đăng ký", "Mỗi người có tối đa 3 ảnh đăng ký khuôn mặt."),
+        "en": ("Enough enrolment photos", "A person has at most 3 enrolment photos."),
+    },
+    "invalid_nonce": {
+        "vi": (
+            "Yêu cầu điểm danh không hợp lệ",
+            "Yêu cầu điểm danh này không tồn tại. Hãy mở lại ứng dụng để nhận yêu cầu mới nhất.",
+        ),
+        "en": (
+            "Unknown check-in prompt",
+            "This check-in prompt does not exist. Reopen the app to get the current one.",
+        ),
+    },
+    "window_not_open": {
+        "vi": ("Chưa đến giờ điểm danh", "Chưa đến thời gian phản hồi của yêu cầu này."),
+        "en": ("Too early", "The response window of this prompt has not opened yet."),
+    },
+    "window_closed": {
+        "vi": ("Đã hết thời gian điểm danh", "Thời gian phản hồi của yêu cầu này đã kết thúc."),
+        "en": ("Window closed", "The response window of this prompt has closed."),
+    },
+    "already_checked_in": {
+        "vi": ("Đã điểm danh", "Bạn đã điểm danh thành công cho yêu cầu này."),
+        "en": ("Already checked in", "You have already checked in for this prompt."),
+    },
+    "attempts_exhausted": {
+        "vi": (
+            "Hết lượt điểm danh",
+            "Bạn đã dùng hết số lần thử. Trạm y tế đã được thông báo và sẽ liên hệ với bạn.",
+        ),
+        "en": (
+            "No attempts left",
+            "You have used all attempts. Your ward health station has been told and will call.",
+        ),
+    },
+    "outside_home": {
+        "vi": (
+            "Bạn đang ở ngoài nơi cách ly",
+            "Vị trí của bạn nằm ngoài khu vực nhà đã đăng ký. Trạm y tế đã được thông báo.",
+        ),
+        "en": (
+            "Outside your home",
+            "Your location is outside your registered home. The health station has been told.",
+        ),
+    },
+    "no_templates": {
+        "vi": (
+            "Chưa có ảnh đăng ký khuôn mặt",
+            "Ảnh của bạn đã được nhận và sẽ được cán bộ kiểm tra.",
+        ),
+        "en": (
+            "No enrolment photo yet",
+            "Your photo was received and will be checked by staff.",
+        ),
+    },
     "internal_error": {
         "vi": ("Lỗi hệ thống", "Đã xảy ra lỗi không mong muốn. Sự cố đã được ghi lại."),
         "en": ("Internal error", "An unexpected error occurred. It has been logged."),
@@ -160,6 +249,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
+        if isinstance(error.response, Response):  # already a problem (e.g. the rate limiter's)
+            return error.response
         status = error.code or 500
         code = HTTP_STATUS_CODES.get(status, "bad_request" if status < 500 else "internal_error")
         headers = {}

@@ -209,6 +209,7 @@ def upgrade() -> None:
     sa.Column('storage_key', sa.String(length=255), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('phash', sa.String(length=32), nullable=True),
+    sa.Column('face_phash', sa.String(length=32), nullable=True),
     sa.Column('size_bytes', sa.Integer(), nullable=False),
     sa.Column('content_type', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

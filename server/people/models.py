@@ -141,7 +141,9 @@ class StoredImage(Base):
     kind: Mapped[str] = mapped_column(String(24))
     storage_key: Mapped[str] = mapped_column(String(255), unique=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    #: 64-bit perceptual hashes (16 hex) of the whole image and of the aligned face crop.
     phash: Mapped[str | None] = mapped_column(String(32))
+    face_phash: Mapped[str | None] = mapped_column(String(32))
     size_bytes: Mapped[int] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,282 @@
+"""The phone app's API (``/api/v1``): activation, own person, prompts, selfie check-ins.
+
+A device token sees only its own person; anything else is ``404``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from flask import Blueprint, g, jsonify, request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from server.api.serialize import attempt_json, iso, person_summary, prompt_json
+from server.auth import device_required
+from server.checkins import service as checkins
+from server.checkins.models import CheckinAttempt, CheckinPrompt
+from server.enums import PromptState
+from server.errors import ApiError, request_language
+from server.faces import get_verifier
+from server.limits import device_key, limiter
+from server.people.enrolment import activate_device, load_templates
+from server.people.schemas import ActivationRequest, PushTokenUpdate
+from server.storage import image_store
+from server.validation import json_body, validate
+from server.web import ctx, db_session
+
+bp = Blueprint("mobile", __name__, url_prefix="/api/v1")
+
+#: Challenge frames accepted with one check-in.
+MAX_FRAMES = 8
+
+
+@bp.post("/devices/activate")
+@limiter.limit(lambda: ctx().settings.rate_limit_activation)
+def activate():
+    """activateDevice: trade a one-time activation code for this phone's bearer token."""
+    body = json_body(ActivationRequest)
+    s = db_session()
+    device, person, token = activate_device(
+        session=s,
+        code=body.code,
+        now=ctx().clock.now(),
+        platform=body.platform,
+        push_token=body.push_token,
+    )
+    s.commit()
+    return jsonify(
+        token=token,
+        token_type="Bearer",  # noqa: S106 - the scheme's name, not a secret
+        device_id=device.id,
+        person=person_summary(person),
+    ), 201
+
+
+@bp.put("/me/push-token")
+@device_required
+@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+def update_push_token():
+    """updatePushToken: the FCM/APNs token changed (reinstall, token refresh)."""
+    body = json_body(PushTokenUpdate)
+    device, _person = g.device
+    device.push_token = body.push_token
+    if body.platform:
+        device.platform = body.platform
+    db_session().commit()
+    return "", 204
+
+
+@bp.get("/me")
+@device_required
+@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+def get_me():
+    """getMe: the phone's own person."""
+    _device, person = g.device
+    db_session().commit()  # last_seen_at
+    return jsonify(person_summary(person))
+
+
+@bp.get("/me/prompt")
+@device_required
+@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+def get_current_prompt():
+    """getCurrentPrompt: the open prompt (nonce, due time, attempts left, challenge) or null,
+    with the time the next one opens."""
+    _device, person = g.device
+    s = db_session()
+    now = ctx().clock.now()
+    prompt = checkins.current_prompt(session=s, person=person, now=now)
+    upcoming = s.scalar(
+        select(CheckinPrompt.opens_at)
+        .where(
+            CheckinPrompt.person_id == person.id,
+            CheckinPrompt.state == PromptState.planned,
+            CheckinPrompt.opens_at > now,
+        )
+        .order_by(CheckinPrompt.opens_at)
+        .limit(1)
+    )
+    s.commit()
+    return jsonify(
+        prompt=prompt_json(prompt) if prompt else None,
+        next_opens_at=iso(upcoming),
+        server_time=iso(now),
+    )
+
+
+class CheckinForm(BaseModel):
+    """The multipart fields that come with a selfie."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    nonce: str = Field(min_length=8, max_length=64)
+    latitude: Annotated[float, Field(ge=-90, le=90)]
+    longitude: Annotated[float, Field(ge=-180, le=180)]
+    accuracy_m: Annotated[float, Field(ge=0, le=100_000)]
+    captured_at: AwareDatetime | None = None
+
+
+@bp.post("/me/checkins")
+@device_required
+@limiter.limit(lambda: ctx().settings.rate_limit_checkin, key_func=device_key)
+def submit_checkin():
+    """submitCheckin: a selfie (+ challenge frames), the prompt's nonce and the GPS fix.
+
+    A repeated request with the same ``Idempotency-Key`` returns the first answer and costs no
+    second attempt."""
+    device, person = g.device
+    s = db_session()
+    settings = ctx().settings
+    now = ctx().clock.now()
+    lang = request_language()
+    key = (request.headers.get("Idempotency-Key") or "").strip() or None
+    if key is not None and len(key) > 128:
+        raise ApiError(
+            "validation_error",
+            422,
+            extra={"errors": [{"field": "Idempotency-Key", "message": "at most 128 characters"}]},
+        )
+
+    if key is not None:
+        earlier = s.scalar(
+            select(CheckinAttempt).where(
+                CheckinAttempt.device_id == device.id, CheckinAttempt.idempotency_key == key
+            )
+        )
+        if earlier is not None and earlier.decision is not None:
+            prompt = s.get(CheckinPrompt, earlier.prompt_id)
+            return _answer(earlier, prompt, lang, replayed=True)
+
+    if not request.mimetype or request.mimetype != "multipart/form-data":
+        raise ApiError("unsupported_media_type", 415)
+    selfie = request.files.get("selfie")
+    if selfie is None:
+        raise ApiError(
+            "validation_error",
+            422,
+            extra={"errors": [{"field": "selfie", "message": "a selfie file is required"}]},
+        )
+    form = validate(CheckinForm, request.form.to_dict())
+    frames = [f.read() for f in request.files.getlist("frames")]
+    if len(frames) > MAX_FRAMES:
+        raise ApiError(
+            "validation_error",
+            422,
+            extra={"errors": [{"field": "frames", "message": f"at most {MAX_FRAMES} frames"}]},
+        )
+    upload = checkins.Upload(
+        image=selfie.read(),
+        content_type=selfie.mimetype,
+        nonce=form.nonce,
+        latitude=form.latitude,
+        longitude=form.longitude,
+        accuracy_m=form.accuracy_m,
+        captured_at=form.captured_at,
+        frames=frames,
+    )
+
+    prompt = checkins.find_prompt_for_upload(session=s, person=person, nonce=form.nonce, now=now)
+    # 1. keep the upload before judging it
+    attempt = checkins.record_upload(
+        session=s,
+        store=image_store(settings),
+        person=person,
+        device=device,
+        prompt=prompt,
+        upload=upload,
+        idempotency_key=key,
+        now=now,
+    )
+    s.commit()
+    # 2. judge
+    verifier = get_verifier()
+    verdict = checkins.judge(
+        verifier=verifier,
+        templates=load_templates(session=s, settings=settings, person=person),
+        upload=upload,
+        challenge=prompt.challenge,
+        hashes=checkins.previous_hashes(session=s, person=person),
+    )
+    # 3. decide (compare-and-swap on the attempt)
+    checkins.apply_verdict(
+        session=s,
+        settings=settings,
+        verifier=verifier,
+        person=person,
+        prompt=prompt,
+        attempt=attempt,
+        verdict=verdict,
+        now=now,
+    )
+    s.commit()
+    s.refresh(attempt)
+    s.refresh(prompt)
+    if verdict.bad_image_status:
+        raise ApiError(
+            verdict.code,
+            verdict.bad_image_status,
+            extra={
+                "attempt_id": attempt.id,
+                "attempts_left": prompt.max_attempts - prompt.attempts_used,
+            },
+        )
+    return _answer(attempt, prompt, lang)
+
+
+def _answer(attempt: CheckinAttempt, prompt: CheckinPrompt, lang: str, replayed: bool = False):
+    if attempt.code in checkins.BAD_IMAGE_STATUS:
+        raise ApiError(
+            attempt.code, checkins.BAD_IMAGE_STATUS[attempt.code], extra={"attempt_id": attempt.id}
+        )
+    response = jsonify(attempt_json(attempt, prompt, lang))
+    response.headers["Content-Language"] = lang
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 200
+
+
+@bp.get("/me/history")
+@device_required
+@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+def list_my_history():
+    """listMyHistory: the person's past prompts with their outcome, newest first."""
+    _device, person = g.device
+    s = db_session()
+    try:
+        limit = min(max(int(request.args.get("limit", 50)), 1), 200)
+    except ValueError as exc:
+        raise ApiError(
+            "validation_error",
+            422,
+            extra={"errors": [{"field": "limit", "message": "an integer from 1 to 200"}]},
+        ) from exc
+    now = ctx().clock.now()
+    prompts = s.scalars(
+        select(CheckinPrompt)
+        .where(CheckinPrompt.person_id == person.id, CheckinPrompt.opens_at <= now)
+        .order_by(CheckinPrompt.opens_at.desc())
+        .limit(limit)
+    ).all()
+    items = []
+    for p in prompts:
+        last = s.scalar(
+            select(CheckinAttempt)
+            .where(CheckinAttempt.prompt_id == p.id)
+            .order_by(CheckinAttempt.id.desc())
+            .limit(1)
+        )
+        items.append(
+            {
+                "prompt_id": p.id,
+                "kind": p.kind.value,
+                "state": p.state.value,
+                "opens_at": iso(p.opens_at),
+                "due_at": iso(p.due_at),
+                "attempts_used": p.attempts_used,
+                "last_result": last.decision.value if last and last.decision else None,
+                "last_code": last.code if last else None,
+            }
+        )
+    s.commit()
+    return jsonify(items=items)

@@ -1,0 +1,127 @@
+"""Who is calling: a phone (opaque device token) or a staff member (signed staff token or the
+dashboard's session cookie). Handlers declare what they need with the decorators below."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from flask import g, request, session
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from server.enums import PersonStatus, StaffRole
+from server.errors import ApiError
+from server.people.models import Device, Person, StaffUser
+from server.security import token_digest
+from server.web import ctx, db_session
+
+#: Staff API tokens live this long (seconds); the dashboard uses its session cookie instead.
+STAFF_TOKEN_TTL_S = 12 * 3600
+STAFF_TOKEN_PREFIX = "st."  # noqa: S105 - a marker, not a secret
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _staff_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(ctx().settings.secret_key, salt="isocheck.staff-token")
+
+
+def _password_fingerprint(user: StaffUser) -> str:
+    """Changes when the password changes, which revokes every token issued before."""
+    return token_digest(user.password_hash)[:16]
+
+
+def issue_staff_token(user: StaffUser) -> str:
+    return STAFF_TOKEN_PREFIX + _staff_serializer().dumps(
+        {"sid": user.id, "pw": _password_fingerprint(user)}
+    )
+
+
+def current_staff() -> StaffUser | None:
+    """The staff member behind the request (bearer staff token or dashboard session), or None."""
+    if "staff" in g:
+        return g.staff
+    user = None
+    token = _bearer()
+    s = db_session()
+    if token and token.startswith(STAFF_TOKEN_PREFIX):
+        try:
+            data = _staff_serializer().loads(
+                token[len(STAFF_TOKEN_PREFIX) :], max_age=STAFF_TOKEN_TTL_S
+            )
+        except (BadSignature, SignatureExpired):
+            data = None
+        if isinstance(data, dict):
+            candidate = s.get(StaffUser, data.get("sid"))
+            if candidate is not None and data.get("pw") == _password_fingerprint(candidate):
+                user = candidate
+    elif not token and session.get("staff_id") is not None:
+        candidate = s.get(StaffUser, session["staff_id"])
+        if candidate is not None and session.get("pw") == _password_fingerprint(candidate):
+            user = candidate
+    if user is not None and not user.is_active:
+        user = None
+    g.staff = user
+    return user
+
+
+def staff_required(*roles: StaffRole) -> Callable:
+    """Require a staff caller, optionally with one of ``roles`` (403 otherwise)."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):
+            user = current_staff()
+            if user is None:
+                raise ApiError("unauthorized", 401, headers={"WWW-Authenticate": "Bearer"})
+            if roles and user.role not in roles:
+                raise ApiError("forbidden", 403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def current_device() -> tuple[Device, Person] | None:
+    """The active device behind the bearer token and its person, or None."""
+    if "device" in g:
+        return g.device
+    token = _bearer()
+    found = None
+    if token and not token.startswith(STAFF_TOKEN_PREFIX):
+        s = db_session()
+        row = s.execute(
+            select(Device, Person)
+            .join(Person, Person.id == Device.person_id)
+            .where(Device.token_hash == token_digest(token), Device.revoked_at.is_(None))
+        ).first()
+        if row is not None:
+            found = (row[0], row[1])
+    g.device = found
+    return found
+
+
+def device_required(view: Callable) -> Callable:
+    """Require a phone's device token; sets ``g.device`` = (device, person)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):
+        found = current_device()
+        if found is None:
+            raise ApiError("unauthorized", 401, headers={"WWW-Authenticate": "Bearer"})
+        device, person = found
+        if person.status is PersonStatus.released:
+            raise ApiError("isolation_ended", 403)
+        device.last_seen_at = ctx().clock.now()
+        return view(*args, **kwargs)
+
+    return wrapper

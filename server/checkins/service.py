@@ -1,0 +1,399 @@
+"""Selfie check-ins (điểm danh bằng khuôn mặt): finding the open prompt, storing the upload,
+judging it, and moving the prompt.
+
+The order matters (ARCHITECTURE.md, issue 4):
+
+1. the upload is stored, encrypted, with its hashes, and an attempt row written and committed —
+   nothing a person sent is ever lost, whatever happens next;
+2. the face is verified in the request (the person needs an answer now);
+3. the verdict is written with a compare-and-swap on the attempt (``decision IS NULL``), so a
+   retried upload or a second worker can never count one upload twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from server import audit
+from server.alerts.service import raise_alert
+from server.checkins.models import CheckinAttempt, CheckinPrompt
+from server.config import Settings
+from server.enums import AlertKind, AttemptDecision, ImageKind, PromptState
+from server.errors import ApiError
+from server.geo import haversine_m, outside_geofence
+from server.people.enrolment import add_template, load_templates, store_image
+from server.people.models import Device, Person, StoredImage
+from server.storage import ImageStore
+
+log = logging.getLogger("isocheck.checkins")
+
+#: An upload received this long after ``due_at`` still counts: mobile networks are slow and the
+#: person pressed the button in time. Anything later is ``window_closed``.
+LATE_GRACE = timedelta(seconds=120)
+#: Prompt states the person can no longer answer, and the code each answers with.
+CLOSED_CODES = {
+    PromptState.completed: "already_checked_in",
+    PromptState.failed: "attempts_exhausted",
+    PromptState.missed: "window_closed",
+    PromptState.missed_system: "window_closed",
+    PromptState.cancelled: "window_closed",
+}
+#: Verification outcomes that say something about identity and so use up an attempt. Refusals of
+#: image quality ("too dark, retake") do not: they test nothing and must not push anyone to fail.
+COUNTED_CODES = frozenset({"face_mismatch", "replayed_image", "liveness_failed", "outside_home"})
+#: Library codes meaning the upload itself is unusable: answered as 4xx problems.
+BAD_IMAGE_STATUS = {
+    "image_empty": 422,
+    "image_unreadable": 422,
+    "unsupported_format": 415,
+    "image_too_large": 413,
+}
+
+
+@dataclass
+class Upload:
+    image: bytes
+    content_type: str | None
+    nonce: str
+    latitude: float
+    longitude: float
+    accuracy_m: float
+    captured_at: datetime | None
+    frames: list[bytes] = field(default_factory=list)
+
+
+def current_prompt(*, session: Session, person: Person, now: datetime) -> CheckinPrompt | None:
+    """The prompt the person should answer now: open (or due to open) and not past due."""
+    return session.scalar(
+        select(CheckinPrompt)
+        .where(
+            CheckinPrompt.person_id == person.id,
+            CheckinPrompt.state.in_([PromptState.open, PromptState.planned]),
+            CheckinPrompt.opens_at <= now,
+            CheckinPrompt.due_at > now,
+        )
+        .order_by(CheckinPrompt.due_at)
+        .limit(1)
+    )
+
+
+def attempts_left(prompt: CheckinPrompt) -> int:
+    return max(prompt.max_attempts - prompt.attempts_used, 0)
+
+
+def find_prompt_for_upload(
+    *, session: Session, person: Person, nonce: str, now: datetime
+) -> CheckinPrompt:
+    """The prompt ``nonce`` belongs to, if the person may still answer it (409 problems say
+    why not; an unknown nonce, or another person's, is ``invalid_nonce``)."""
+    prompt = session.scalar(
+        select(CheckinPrompt).where(
+            CheckinPrompt.person_id == person.id, CheckinPrompt.nonce == nonce
+        )
+    )
+    if prompt is None:
+        raise ApiError("invalid_nonce", 400)
+    if prompt.state in CLOSED_CODES:
+        raise ApiError(CLOSED_CODES[prompt.state], 409)
+    if now < prompt.opens_at:
+        raise ApiError("window_not_open", 409, extra={"opens_at": prompt.opens_at.isoformat()})
+    if now >= prompt.due_at + LATE_GRACE:
+        raise ApiError("window_closed", 409, extra={"due_at": prompt.due_at.isoformat()})
+    if attempts_left(prompt) <= 0:
+        raise ApiError("attempts_exhausted", 409)
+    return prompt
+
+
+def record_upload(
+    *,
+    session: Session,
+    store: ImageStore,
+    person: Person,
+    device: Device,
+    prompt: CheckinPrompt,
+    upload: Upload,
+    idempotency_key: str | None,
+    now: datetime,
+) -> CheckinAttempt:
+    """Step 1: keep the selfie (encrypted) and an undecided attempt. The caller commits."""
+    image = store_image(
+        session=session,
+        store=store,
+        person=person,
+        kind=ImageKind.selfie,
+        data=upload.image,
+        content_type=upload.content_type,
+        now=now,
+    )
+    distance = haversine_m(upload.latitude, upload.longitude, person.home_lat, person.home_lon)
+    attempt = CheckinAttempt(
+        prompt_id=prompt.id,
+        person_id=person.id,
+        device_id=device.id,
+        idempotency_key=idempotency_key,
+        image_id=image.id,
+        received_at=now,
+        captured_at=upload.captured_at,
+        latitude=upload.latitude,
+        longitude=upload.longitude,
+        accuracy_m=upload.accuracy_m,
+        distance_from_home_m=round(distance, 1),
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def previous_hashes(*, session: Session, person: Person) -> list[str]:
+    """Exact and perceptual hashes of the enrolment photos and of every accepted selfie: a new
+    selfie that copies one of them is a replay."""
+    accepted_selfies = select(CheckinAttempt.image_id).where(
+        CheckinAttempt.person_id == person.id,
+        CheckinAttempt.decision.in_([AttemptDecision.verified, AttemptDecision.review]),
+    )
+    rows = session.execute(
+        select(StoredImage.sha256, StoredImage.phash).where(
+            StoredImage.person_id == person.id,
+            StoredImage.purged_at.is_(None),
+            or_(
+                StoredImage.kind == ImageKind.enrolment.value,
+                StoredImage.id.in_(accepted_selfies),
+            ),
+        )
+    ).all()
+    hashes: list[str] = []
+    for sha, phash in rows:
+        hashes.append(sha)
+        if phash:
+            hashes.append(phash)
+    return hashes
+
+
+@dataclass
+class Verdict:
+    decision: AttemptDecision
+    code: str
+    score: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    phash: str | None = None
+    result: Any = None  # the library's Result, when there is one
+    bad_image_status: int | None = None
+
+
+def judge(
+    *,
+    verifier: Any,
+    templates: list[Any],
+    upload: Upload,
+    challenge: dict[str, Any] | None,
+    hashes: list[str],
+) -> Verdict:
+    """Step 2: what the face library says, as a verdict. Never raises for bad input."""
+    from verification import VerificationError
+
+    if not templates:
+        # Our enrolment gap, not the person's fault: a human looks.
+        return Verdict(AttemptDecision.review, "no_templates")
+    try:
+        result = verifier.verify(templates, upload.image, previous_hashes=hashes)
+        if challenge and result.decision == "match":
+            live = verifier.check_liveness(templates, challenge, upload.frames)
+            if live.decision != "match":
+                return _verdict_of(live, result.phash)
+    except VerificationError as exc:
+        return Verdict(
+            AttemptDecision.rejected,
+            exc.code,
+            details=_plain(exc.details),
+            bad_image_status=BAD_IMAGE_STATUS.get(exc.code),
+        )
+    return _verdict_of(result, result.phash)
+
+
+def _verdict_of(result: Any, phash: str | None) -> Verdict:
+    decision = {
+        "match": AttemptDecision.verified,
+        "review": AttemptDecision.review,
+    }.get(result.decision, AttemptDecision.rejected)
+    return Verdict(
+        decision,
+        result.code,
+        score=_float(getattr(result, "distance", None)),
+        details=_plain(result.to_dict() if hasattr(result, "to_dict") else {}),
+        phash=phash,
+        result=result,
+    )
+
+
+def apply_verdict(
+    *,
+    session: Session,
+    settings: Settings,
+    verifier: Any,
+    person: Person,
+    prompt: CheckinPrompt,
+    attempt: CheckinAttempt,
+    verdict: Verdict,
+    now: datetime,
+) -> bool:
+    """Step 3: write the verdict and move the prompt. Returns False when another request had
+    already decided this attempt (then nothing is changed).
+
+    1. CAS the attempt from undecided to the verdict.
+    2. A location outside home turns a would-be success into ``outside_home`` and raises an
+       ``outside_home`` alert at once (even when the face matches).
+    3. A counted refusal uses up an attempt; the last one fails the prompt and raises a
+       ``failed_verification`` alert for the ward.
+    4. ``verified`` and ``review`` complete the prompt: a doubtful match goes to a human, never
+       straight to a penalty.
+    """
+    if verdict.decision is not AttemptDecision.rejected or verdict.code in COUNTED_CODES:
+        away = attempt.distance_from_home_m is not None and outside_geofence(
+            distance_m=attempt.distance_from_home_m,
+            radius_m=person.geofence_radius_m,
+            accuracy_m=attempt.accuracy_m or 0.0,
+        )
+        if away and verdict.decision is not AttemptDecision.rejected:
+            verdict.details["face_decision"] = verdict.decision.value
+            verdict.decision, verdict.code = AttemptDecision.rejected, "outside_home"
+    counted = verdict.decision is AttemptDecision.rejected and verdict.code in COUNTED_CODES
+    won = session.execute(
+        update(CheckinAttempt)
+        .where(CheckinAttempt.id == attempt.id, CheckinAttempt.decision.is_(None))
+        .values(
+            decision=verdict.decision,
+            code=verdict.code,
+            score=verdict.score,
+            details={**verdict.details, "counted": counted},
+        )
+    ).rowcount
+    if won != 1:
+        return False
+    session.refresh(attempt)
+    if verdict.phash and attempt.image_id:
+        image = session.get(StoredImage, attempt.image_id)
+        if image is not None:
+            image.phash = verdict.phash
+
+    if verdict.code == "outside_home":
+        raise_alert(
+            session=session,
+            person=person,
+            kind=AlertKind.outside_home,
+            now=now,
+            dedupe_key=f"outside_home:prompt:{prompt.id}",
+            prompt_id=prompt.id,
+            attempt_id=attempt.id,
+            details={"distance_m": attempt.distance_from_home_m, "accuracy_m": attempt.accuracy_m},
+        )
+
+    if verdict.decision in (AttemptDecision.verified, AttemptDecision.review):
+        session.execute(
+            update(CheckinPrompt)
+            .where(
+                CheckinPrompt.id == prompt.id,
+                CheckinPrompt.state.in_([PromptState.open, PromptState.planned]),
+            )
+            .values(state=PromptState.completed, closed_at=now)
+        )
+        if verdict.decision is AttemptDecision.verified and verdict.result is not None:
+            _maybe_learn_template(
+                session=session,
+                settings=settings,
+                verifier=verifier,
+                person=person,
+                attempt=attempt,
+                result=verdict.result,
+                now=now,
+            )
+    elif counted:
+        session.execute(
+            update(CheckinPrompt)
+            .where(CheckinPrompt.id == prompt.id)
+            .values(attempts_used=CheckinPrompt.attempts_used + 1)
+        )
+        session.refresh(prompt)
+        if attempts_left(prompt) == 0:
+            moved = session.execute(
+                update(CheckinPrompt)
+                .where(
+                    CheckinPrompt.id == prompt.id,
+                    CheckinPrompt.state.in_([PromptState.open, PromptState.planned]),
+                )
+                .values(state=PromptState.failed, closed_at=now)
+            ).rowcount
+            if moved:
+                raise_alert(
+                    session=session,
+                    person=person,
+                    kind=AlertKind.failed_verification,
+                    now=now,
+                    dedupe_key=f"failed_verification:prompt:{prompt.id}",
+                    prompt_id=prompt.id,
+                    attempt_id=attempt.id,
+                    details={"last_code": verdict.code},
+                )
+    session.refresh(prompt)
+    audit.record(
+        session=session,
+        actor_kind="device",
+        actor_id=attempt.device_id,
+        action="checkin.judged",
+        target_kind="checkin_attempt",
+        target_id=attempt.id,
+        area_id=person.ward_id,
+        at=now,
+        details={"decision": verdict.decision.value, "code": verdict.code},
+    )
+    return True
+
+
+def _maybe_learn_template(*, session, settings, verifier, person, attempt, result, now) -> None:
+    """Keep a high-confidence selfie as an extra template when the library says it helps
+    (bounded; see docs/verification.md)."""
+    should = getattr(verifier, "should_add_template", None)
+    if should is None:
+        return
+    existing = load_templates(session=session, settings=settings, person=person)
+    template = should(result, existing)
+    if template is None or template is False or template is True:
+        return
+    image = session.get(StoredImage, attempt.image_id) if attempt.image_id else None
+    add_template(
+        session=session,
+        settings=settings,
+        person=person,
+        template=template,
+        source="checkin",
+        image=image,
+        now=now,
+    )
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy (numpy scalars and tuples become plain numbers and lists)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)

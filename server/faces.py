@@ -1,0 +1,27 @@
+"""The server's one verification.Verifier per process (models load once, lazily).
+
+Verification runs in the request (ARCHITECTURE.md): the person needs an answer in seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from verification import Verifier
+
+_lock = threading.Lock()
+_verifier: Verifier | None = None
+
+
+def get_verifier() -> Verifier:
+    """The process's verifier, created on first use (thread-safe)."""
+    global _verifier
+    if _verifier is None:
+        with _lock:
+            if _verifier is None:
+                from verification import Verifier
+
+                _verifier = Verifier()
+    return _verifier

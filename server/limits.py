@@ -1,0 +1,40 @@
+"""Rate limits (Flask-Limiter). Counters live in memory for one process, or in Redis
+(``ISOCHECK_RATELIMIT_STORAGE_URL=redis://…``) when several workers and hosts must share them."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask
+from flask_limiter import Limiter, RequestLimit
+from flask_limiter.util import get_remote_address
+
+from server.errors import problem
+from server.security import token_digest
+
+
+def _on_breach(limit: RequestLimit):
+    retry = max(1, int(limit.reset_at - time.time()))
+    return problem(
+        "rate_limited", 429, headers={"Retry-After": str(retry)}, extra={"retry_after_s": retry}
+    )
+
+
+limiter = Limiter(key_func=get_remote_address, on_breach=_on_breach, default_limits=[])
+
+
+def device_key() -> str:
+    """Rate-limit key of a phone: its token's digest (falls back to the client address)."""
+    from flask import request
+
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return "dev:" + token_digest(header[7:].strip())[:32]
+    return "ip:" + (get_remote_address() or "unknown")
+
+
+def init_app(app: Flask, settings) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", settings.ratelimit_storage_url)
+    app.config.setdefault("RATELIMIT_ENABLED", settings.ratelimit_enabled)
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "isocheck")
+    limiter.init_app(app)

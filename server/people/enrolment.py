@@ -1,0 +1,291 @@
+"""Enrolment (đăng ký): creating a person, adding enrolment photos, activation codes, devices."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server import audit, crypto
+from server.config import Settings
+from server.enums import AreaKind, ImageKind, PersonStatus
+from server.errors import ApiError
+from server.people.models import ActivationCode, Area, Device, FaceTemplate, Person, StoredImage
+from server.people.schemas import PersonCreate
+from server.security import new_token, token_digest
+from server.storage import ImageStore
+
+#: Enrolment photos per person: one is enough to start, two or three match better.
+MAX_ENROLMENT_PHOTOS = 3
+#: 10 characters from a 31-symbol alphabet without look-alikes: ~49.5 bits, typed as XXXXX-XXXXX.
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 10
+CODE_TTL = timedelta(hours=72)
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    code: str
+    expires_at: datetime
+    qr_payload: str
+
+
+def create_person(
+    *, session: Session, data: PersonCreate, now: datetime, actor_id: int | None, ward: Area
+) -> Person:
+    """Insert the person (status ``active`` once isolation has started, else ``enrolled``)."""
+    if ward.kind is not AreaKind.ward:
+        raise ApiError(
+            "validation_error",
+            422,
+            extra={"errors": [{"field": "ward_code", "message": "not a ward"}]},
+        )
+    person = Person(
+        full_name=data.full_name,
+        phone=data.phone,
+        date_of_birth=data.date_of_birth,
+        national_id=data.national_id,
+        category=data.category,
+        ward_id=ward.id,
+        home_address=data.home_address,
+        home_lat=data.home_lat,
+        home_lon=data.home_lon,
+        geofence_radius_m=data.geofence_radius_m,
+        timezone=data.timezone,
+        isolation_start=data.isolation_start,
+        isolation_end=data.isolation_end,
+        status=PersonStatus.active if data.isolation_start <= now else PersonStatus.enrolled,
+        risk_factors=data.risk_factors.model_dump(),
+        max_devices=data.max_devices,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(person)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:
+        raise ApiError("person_exists", 409) from exc
+    audit.record(
+        session=session,
+        actor_kind="staff",
+        actor_id=actor_id,
+        action="person.create",
+        target_kind="person",
+        target_id=person.id,
+        area_id=ward.id,
+        at=now,
+    )
+    return person
+
+
+def store_image(
+    *,
+    session: Session,
+    store: ImageStore,
+    person: Person,
+    kind: ImageKind,
+    data: bytes,
+    content_type: str | None,
+    now: datetime,
+    phash: str | None = None,
+) -> StoredImage:
+    """Encrypt and keep an upload with its hashes *before* anything judges it."""
+    key = store.save(data)
+    row = StoredImage(
+        person_id=person.id,
+        kind=kind.value,
+        storage_key=key,
+        sha256=hashlib.sha256(data).hexdigest(),
+        phash=phash,
+        size_bytes=len(data),
+        content_type=(content_type or "")[:64] or None,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def enrolment_photo_count(*, session: Session, person: Person) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(FaceTemplate)
+            .where(FaceTemplate.person_id == person.id, FaceTemplate.source == "enrolment")
+        )
+        or 0
+    )
+
+
+def add_template(
+    *,
+    session: Session,
+    settings: Settings,
+    person: Person,
+    template: Any,
+    source: str,
+    image: StoredImage | None,
+    now: datetime,
+) -> FaceTemplate:
+    """Store a verification.Template encrypted at rest."""
+    row = FaceTemplate(
+        person_id=person.id,
+        embedder=template.embedder,
+        model_id=template.model_sha256,
+        data=crypto.encrypt(template.to_bytes(), keys=settings.encryption_key),
+        source=source,
+        image_id=image.id if image else None,
+        quality=_jsonable(getattr(template, "quality", None)),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_templates(*, session: Session, settings: Settings, person: Person) -> list[Any]:
+    """The person's templates as verification.Template objects (decrypted)."""
+    from verification import Template
+
+    rows = session.scalars(
+        select(FaceTemplate).where(FaceTemplate.person_id == person.id).order_by(FaceTemplate.id)
+    ).all()
+    return [Template.from_bytes(crypto.decrypt(r.data, keys=settings.encryption_key)) for r in rows]
+
+
+def issue_activation_code(
+    *, session: Session, person: Person, now: datetime, actor_id: int | None, server_url: str
+) -> IssuedCode:
+    """A new one-time code; earlier unused codes of the person stop working."""
+    session.execute(
+        update(ActivationCode)
+        .where(ActivationCode.person_id == person.id, ActivationCode.used_at.is_(None))
+        .values(expires_at=now)
+    )
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    code = f"{raw[:5]}-{raw[5:]}"
+    expires = now + CODE_TTL
+    session.add(
+        ActivationCode(
+            person_id=person.id,
+            code_hash=token_digest(normalise_code(code)),
+            expires_at=expires,
+            created_by_id=actor_id,
+            created_at=now,
+        )
+    )
+    audit.record(
+        session=session,
+        actor_kind="staff",
+        actor_id=actor_id,
+        action="activation_code.issue",
+        target_kind="person",
+        target_id=person.id,
+        area_id=person.ward_id,
+        at=now,
+    )
+    return IssuedCode(
+        code=code,
+        expires_at=expires,
+        qr_payload=f"isocheck://activate?server={server_url}&code={code}",
+    )
+
+
+def normalise_code(code: str) -> str:
+    """What the person types: case, spaces and dashes do not matter."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def activate_device(
+    *, session: Session, code: str, now: datetime, platform: str | None, push_token: str | None
+) -> tuple[Device, Person, str]:
+    """Trade an activation code for a device token (returned once, stored hashed).
+
+    1. Find the unused, unexpired code by its hash; mark it used with a compare-and-swap so two
+       phones racing with one code cannot both win.
+    2. Revoke the person's older devices beyond ``max_devices`` (a new phone replaces the old).
+    3. Create the device with the token's hash; return the token itself.
+    """
+    digest = token_digest(normalise_code(code))
+    row = session.scalar(select(ActivationCode).where(ActivationCode.code_hash == digest))
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise ApiError("invalid_activation_code", 400)
+    won = session.execute(
+        update(ActivationCode)
+        .where(ActivationCode.id == row.id, ActivationCode.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if won != 1:
+        raise ApiError("invalid_activation_code", 400)
+    person = session.get(Person, row.person_id)
+    if person is None or person.status is PersonStatus.released:
+        raise ApiError("isolation_ended", 403)
+    active = session.scalars(
+        select(Device)
+        .where(Device.person_id == person.id, Device.revoked_at.is_(None))
+        .order_by(Device.created_at.desc(), Device.id.desc())
+    ).all()
+    for old in active[max(person.max_devices - 1, 0) :]:
+        old.revoked_at = now
+    token = new_token()
+    device = Device(
+        person_id=person.id,
+        token_hash=token_digest(token),
+        platform=platform,
+        push_token=push_token,
+        created_at=now,
+        last_seen_at=now,
+    )
+    session.add(device)
+    session.flush()
+    audit.record(
+        session=session,
+        actor_kind="device",
+        actor_id=device.id,
+        action="device.activate",
+        target_kind="person",
+        target_id=person.id,
+        area_id=person.ward_id,
+        at=now,
+        details={"revoked_devices": [d.id for d in active[max(person.max_devices - 1, 0) :]]},
+    )
+    return device, person, token
+
+
+def revoke_devices(*, session: Session, person: Person, now: datetime, actor_id: int | None) -> int:
+    count = session.execute(
+        update(Device)
+        .where(Device.person_id == person.id, Device.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+    audit.record(
+        session=session,
+        actor_kind="staff",
+        actor_id=actor_id,
+        action="device.revoke_all",
+        target_kind="person",
+        target_id=person.id,
+        area_id=person.ward_id,
+        at=now,
+        details={"revoked": count},
+    )
+    return count
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(value)
+    return value if isinstance(value, dict) else None

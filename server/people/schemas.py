@@ -1,0 +1,86 @@
+"""Request bodies of the people API, validated with pydantic (422 names the failing field)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from server.enums import Category
+
+PHONE = r"^\+?[0-9][0-9 .-]{7,18}[0-9]$"
+NATIONAL_ID = r"^[0-9]{9}([0-9]{3})?$"  # CMND (9 digits) or CCCD (12 digits)
+Comorbidity = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+
+
+class RiskFactors(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comorbidities: list[Comorbidity] = Field(default_factory=list, max_length=20)
+    pregnant: bool = False
+
+
+class PersonCreate(BaseModel):
+    """An administrator enrols a person in home isolation."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    full_name: str = Field(min_length=2, max_length=200)
+    phone: str = Field(pattern=PHONE)
+    date_of_birth: date | None = None
+    national_id: str | None = Field(None, pattern=NATIONAL_ID)
+    category: Category = Category.f0
+    ward_code: str = Field(min_length=1, max_length=32)
+    home_address: str = Field(min_length=3, max_length=500)
+    home_lat: float = Field(ge=-90, le=90)
+    home_lon: float = Field(ge=-180, le=180)
+    geofence_radius_m: float = Field(100.0, ge=20, le=5000)
+    timezone: str | None = Field(None, max_length=64)
+    isolation_start: AwareDatetime
+    isolation_end: AwareDatetime
+    risk_factors: RiskFactors = Field(default_factory=RiskFactors)
+    max_devices: int = Field(1, ge=1, le=2)
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _plausible_birth(cls, value: date | None) -> date | None:
+        if value is not None and not (date(1900, 1, 1) <= value <= date.today()):
+            raise ValueError("date of birth must be between 1900-01-01 and today")
+        return value
+
+    @model_validator(mode="after")
+    def _period(self) -> PersonCreate:
+        if self.isolation_end <= self.isolation_start:
+            raise ValueError("isolation_end must be after isolation_start")
+        if (self.isolation_end - self.isolation_start).days > 60:
+            raise ValueError("an isolation period longer than 60 days is not plausible")
+        return self
+
+
+class ActivationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(min_length=4, max_length=32)
+    platform: str | None = Field(None, pattern=r"^(android|ios|web)$")
+    push_token: str | None = Field(None, min_length=1, max_length=4096)
+
+
+class PushTokenUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    push_token: str = Field(min_length=1, max_length=4096)
+    platform: str | None = Field(None, pattern=r"^(android|ios|web)$")
+
+
+class StaffLogin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=256)
+
+
+def as_utc(moment: datetime) -> datetime:
+    from datetime import UTC
+
+    return moment.astimezone(UTC)
