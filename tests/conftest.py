@@ -90,14 +90,21 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         database_url=db_url,
         secret_key="test-secret-key-" + "x" * 32,
         encryption_key="",
+        # generous in tests; tests/checkins shows the limits themselves
+        rate_limit_checkin="100/minute",
+        rate_limit_activation="100/minute",
+        rate_limit_device="1000/minute",
+        rate_limit_staff_login="100/minute",
     )
 
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine, clock: FrozenClock):
     from server.app import create_app
+    from server.limits import limiter
 
     application = create_app(settings, clock=clock, test_config={"TESTING": True})
+    limiter.reset()  # counters are per process; every test starts from zero
     yield application
     application.extensions["isocheck"].engine.dispose()
 

@@ -154,8 +154,9 @@ def add_enrolment_photo(person_id: int):
         data=data,
         content_type=photo.mimetype,
         now=now,
-        phash=getattr(template, "phash", None),
     )
+    image.phash = template.image_phash or None
+    image.face_phash = template.face_phash or None
     row = enrolment.add_template(
         session=s,
         settings=settings,

@@ -28,7 +28,7 @@ from server.enums import AlertKind, AttemptDecision, ImageKind, PromptState
 from server.errors import ApiError
 from server.geo import haversine_m, outside_geofence
 from server.people.enrolment import add_template, load_templates, store_image
-from server.people.models import Device, Person, StoredImage
+from server.people.models import Device, FaceTemplate, Person, StoredImage
 from server.storage import ImageStore
 
 log = logging.getLogger("isocheck.checkins")
@@ -151,14 +151,15 @@ def record_upload(
 
 
 def previous_hashes(*, session: Session, person: Person) -> list[str]:
-    """Exact and perceptual hashes of the enrolment photos and of every accepted selfie: a new
-    selfie that copies one of them is a replay."""
+    """Tagged hashes (``sha256:``, ``phash:``, ``fphash:``) of every accepted selfie of the
+    person: a new selfie that copies one of them is a replay. (The enrolment photos' hashes travel
+    inside their templates.)"""
     accepted_selfies = select(CheckinAttempt.image_id).where(
         CheckinAttempt.person_id == person.id,
         CheckinAttempt.decision.in_([AttemptDecision.verified, AttemptDecision.review]),
     )
     rows = session.execute(
-        select(StoredImage.sha256, StoredImage.phash).where(
+        select(StoredImage.sha256, StoredImage.phash, StoredImage.face_phash).where(
             StoredImage.person_id == person.id,
             StoredImage.purged_at.is_(None),
             or_(
@@ -168,10 +169,12 @@ def previous_hashes(*, session: Session, person: Person) -> list[str]:
         )
     ).all()
     hashes: list[str] = []
-    for sha, phash in rows:
-        hashes.append(sha)
+    for sha, phash, face_phash in rows:
+        hashes.append(f"sha256:{sha}")
         if phash:
-            hashes.append(phash)
+            hashes.append(f"phash:{phash}")
+        if face_phash:
+            hashes.append(f"fphash:{face_phash}")
     return hashes
 
 
@@ -181,7 +184,6 @@ class Verdict:
     code: str
     score: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    phash: str | None = None
     result: Any = None  # the library's Result, when there is one
     bad_image_status: int | None = None
 
@@ -205,7 +207,9 @@ def judge(
         if challenge and result.decision == "match":
             live = verifier.check_liveness(templates, challenge, upload.frames)
             if live.decision != "match":
-                return _verdict_of(live, result.phash)
+                verdict = _verdict_of(live)
+                verdict.result = result  # keep the selfie's own hashes
+                return verdict
     except VerificationError as exc:
         return Verdict(
             AttemptDecision.rejected,
@@ -213,10 +217,10 @@ def judge(
             details=_plain(exc.details),
             bad_image_status=BAD_IMAGE_STATUS.get(exc.code),
         )
-    return _verdict_of(result, result.phash)
+    return _verdict_of(result)
 
 
-def _verdict_of(result: Any, phash: str | None) -> Verdict:
+def _verdict_of(result: Any) -> Verdict:
     decision = {
         "match": AttemptDecision.verified,
         "review": AttemptDecision.review,
@@ -225,8 +229,7 @@ def _verdict_of(result: Any, phash: str | None) -> Verdict:
         decision,
         result.code,
         score=_float(getattr(result, "distance", None)),
-        details=_plain(result.to_dict() if hasattr(result, "to_dict") else {}),
-        phash=phash,
+        details=_plain(result.to_dict()),
         result=result,
     )
 
@@ -276,10 +279,11 @@ def apply_verdict(
     if won != 1:
         return False
     session.refresh(attempt)
-    if verdict.phash and attempt.image_id:
+    if verdict.result is not None and attempt.image_id:
         image = session.get(StoredImage, attempt.image_id)
         if image is not None:
-            image.phash = verdict.phash
+            image.phash = verdict.result.phash or None
+            image.face_phash = verdict.result.face_phash or None
 
     if verdict.code == "outside_home":
         raise_alert(
@@ -354,22 +358,38 @@ def apply_verdict(
     return True
 
 
-def _maybe_learn_template(*, session, settings, verifier, person, attempt, result, now) -> None:
-    """Keep a high-confidence selfie as an extra template when the library says it helps
-    (bounded; see docs/verification.md)."""
-    should = getattr(verifier, "should_add_template", None)
-    if should is None:
-        return
+def _maybe_learn_template(
+    *,
+    session: Session,
+    settings: Settings,
+    verifier: Any,
+    person: Person,
+    attempt: CheckinAttempt,
+    result: Any,
+    now: datetime,
+) -> None:
+    """Keep a confident, good-quality selfie as an extra template (measured to raise genuine
+    acceptance without raising false matches: docs/verification.md). At most
+    ``max_templates`` per person; the oldest learned one makes room, enrolment photos stay."""
     existing = load_templates(session=session, settings=settings, person=person)
-    template = should(result, existing)
-    if template is None or template is False or template is True:
+    if not verifier.should_add_template(result, existing):
         return
+    if len(existing) >= verifier.settings.max_templates:
+        oldest_learned = session.scalar(
+            select(FaceTemplate)
+            .where(FaceTemplate.person_id == person.id, FaceTemplate.source != "enrolment")
+            .order_by(FaceTemplate.created_at, FaceTemplate.id)
+            .limit(1)
+        )
+        if oldest_learned is None:
+            return  # only enrolment templates, and they always stay
+        session.delete(oldest_learned)
     image = session.get(StoredImage, attempt.image_id) if attempt.image_id else None
     add_template(
         session=session,
         settings=settings,
         person=person,
-        template=template,
+        template=result.candidate,
         source="checkin",
         image=image,
         now=now,

@@ -94,7 +94,6 @@ def store_image(
     data: bytes,
     content_type: str | None,
     now: datetime,
-    phash: str | None = None,
 ) -> StoredImage:
     """Encrypt and keep an upload with its hashes *before* anything judges it."""
     key = store.save(data)
@@ -103,7 +102,6 @@ def store_image(
         kind=kind.value,
         storage_key=key,
         sha256=hashlib.sha256(data).hexdigest(),
-        phash=phash,
         size_bytes=len(data),
         content_type=(content_type or "")[:64] or None,
         created_at=now,

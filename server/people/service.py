@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server import audit
-
 from server.enums import AreaKind, StaffRole
 from server.people.models import Area, StaffUser
 from server.security import hash_password, password_needs_rehash, verify_password
