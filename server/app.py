@@ -67,11 +67,13 @@ def create_app(
 
     from server.api.admin import bp as admin_api_bp
     from server.api.mobile import bp as mobile_bp
+    from server.declarations.views import bp as declarations_bp
     from server.health import bp as health_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(mobile_bp)
     app.register_blueprint(admin_api_bp)
+    app.register_blueprint(declarations_bp)
     return app
 
 

@@ -107,6 +107,7 @@ def create_person():
     issued = enrolment.issue_activation_code(
         session=s, person=person, now=now, actor_id=staff.id, server_url=ctx().settings.public_url
     )
+    _flag_high_risk(person)
     _replan(person)
     s.commit()
     return _person_response(person, 201, activation=_code_json(issued))
@@ -220,6 +221,22 @@ def _measurements(exc) -> dict:
     from server.checkins.service import _plain
 
     return _plain(getattr(exc, "details", {}) or {})
+
+
+def _flag_high_risk(person: Person) -> None:
+    """The high-risk group is flagged at enrolment (and re-checked on every declaration)."""
+    from server.declarations.risk import load_rules
+    from server.declarations.service import person_zone, refresh_high_risk
+
+    s = db_session()
+    settings = ctx().settings
+    refresh_high_risk(
+        session=s,
+        person=person,
+        now=ctx().clock.now(),
+        zone=person_zone(session=s, person=person, settings=settings),
+        rules=load_rules(settings.risk_rules_file),
+    )
 
 
 def _replan(person: Person) -> None:
