@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     )
     rate_limit_device: str = Field("120/minute", description="Other mobile API calls per device")
     rate_limit_staff_login: str = Field("10/minute", description="Staff logins per client IP")
+    risk_rules_file: str | None = Field(
+        None, description="YAML risk rules replacing the packaged MoH-based set"
+    )
     # Notifications (docs/notifications.md). Channels not listed in notify_channels are logged.
     notify_channels: str = Field(
         "log",
