@@ -71,6 +71,7 @@ def create_app(
     from server.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    limits.limit_per_ip(mobile_bp, admin_api_bp, declarations_bp)
     app.register_blueprint(mobile_bp)
     app.register_blueprint(admin_api_bp)
     app.register_blueprint(declarations_bp)

@@ -172,11 +172,20 @@ def demo() -> None:
         click.echo("no new accounts (they exist already; passwords were shown when created)")
 
 
+def _register_plugins() -> None:
+    """Commands that live beside the code they drive."""
+    from server.people.cli import enrol_command
+
+    main.add_command(enrol_command)
+
+
 def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
 
+
+_register_plugins()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         "6/minute;60/hour", description="Selfie uploads per device"
     )
     rate_limit_device: str = Field("120/minute", description="Other mobile API calls per device")
+    rate_limit_ip: str = Field(
+        "1200/minute",
+        description="All /api/v1 calls per client IP: a ceiling against one abusive host, high "
+        "because carriers put many phones behind one address (CGNAT)",
+    )
     rate_limit_staff_login: str = Field("10/minute", description="Staff logins per client IP")
     risk_rules_file: str | None = Field(
         None, description="YAML risk rules replacing the packaged MoH-based set"

@@ -38,3 +38,38 @@ def init_app(app: Flask, settings) -> None:
     app.config.setdefault("RATELIMIT_ENABLED", settings.ratelimit_enabled)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "isocheck")
     limiter.init_app(app)
+
+
+def limit_per_ip(*blueprints) -> None:
+    """One shared per-IP ceiling over every route of ``blueprints`` (idempotent: the app
+    factory runs once per app, but blueprints are module-level and decorated once)."""
+    from server.web import ctx
+
+    for bp in blueprints:
+        if getattr(bp, "_isocheck_ip_limited", False):
+            continue
+        limiter.shared_limit(
+            lambda: ctx().settings.rate_limit_ip, scope="api-ip", key_func=get_remote_address
+        )(bp)
+        bp._isocheck_ip_limited = True
+
+
+def per_device(setting: str):
+    """Limit a route per phone by the named setting (e.g. ``"rate_limit_checkin"``), on top of
+    the per-IP ceiling of its blueprint."""
+    from server.web import ctx
+
+    return limiter.limit(
+        lambda: getattr(ctx().settings, setting), key_func=device_key, override_defaults=False
+    )
+
+
+def per_ip(setting: str):
+    """Limit a route per client address by the named setting, on top of the ceiling."""
+    from server.web import ctx
+
+    return limiter.limit(
+        lambda: getattr(ctx().settings, setting),
+        key_func=get_remote_address,
+        override_defaults=False,
+    )

@@ -85,3 +85,41 @@ def test_production_refuses_to_start_without_secret(monkeypatch, tmp_path):
     assert result.exit_code != 0
     assert "ISOCHECK_SECRET_KEY" in result.output
     assert "refusing to start in production mode" in result.output
+
+
+@pytest.mark.faces
+def test_enrol_creates_a_person_with_photos_and_a_code(env):
+    import json as _json
+
+    from server.models import FaceTemplate
+    from tests.faces import faces_dir
+
+    CliRunner().invoke(main, ["demo"])
+    folder = faces_dir("asia") / "lfw_Gloria_Macapagal_Arroyo"
+    args = ["enrol", "--name", "Trần Văn Tư", "--phone", "0909123456", "--ward-code",
+            "79-764-26896", "--address", "1 Lê Đức Thọ", "--lat", "10.83", "--lon", "106.67",
+            "--photo", str(folder / "1.jpg"), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    out = _json.loads(result.output.strip().splitlines()[-1])
+    assert len(out["activation_code"]) == 11 and out["photos"] == 1
+    engine = make_engine(env)
+    with make_session_factory(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(FaceTemplate)
+                        .where(FaceTemplate.person_id == out["person_id"])) == 1
+    engine.dispose()
+
+
+@pytest.mark.faces
+def test_enrol_refuses_a_photo_without_a_face_and_creates_nothing(env):
+    from tests.faces import faces_dir
+
+    CliRunner().invoke(main, ["demo"])
+    noface = sorted((faces_dir("faces") / "_noface").iterdir())[0]
+    before = _counts(env)
+    result = CliRunner().invoke(main, [
+        "enrol", "--name", "Lê Thị Năm", "--phone", "0909123457", "--ward-code", "79-764-26896",
+        "--address", "2 Lê Đức Thọ", "--lat", "10.83", "--lon", "106.67", "--photo", str(noface)])
+    assert result.exit_code == 1
+    assert "face_not_found" in result.output
+    assert _counts(env) == before

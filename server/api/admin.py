@@ -15,7 +15,7 @@ from server.auth import current_staff, issue_staff_token, staff_required
 from server.enums import ImageKind, StaffRole
 from server.errors import ApiError
 from server.faces import get_verifier
-from server.limits import limiter
+from server.limits import per_ip
 from server.people import enrolment
 from server.people.models import Device, FaceTemplate, Person
 from server.people.schemas import PersonCreate, StaffLogin
@@ -31,7 +31,7 @@ ENROLLERS = (StaffRole.admin, StaffRole.area_staff)
 
 
 @bp.post("/auth/token")
-@limiter.limit(lambda: ctx().settings.rate_limit_staff_login)
+@per_ip("rate_limit_staff_login")
 def create_staff_token():
     """createStaffToken: username + password → a bearer token for the admin API (12 h)."""
     body = json_body(StaffLogin)
@@ -156,8 +156,7 @@ def add_enrolment_photo(person_id: int):
         content_type=photo.mimetype,
         now=now,
     )
-    image.phash = template.image_phash or None
-    image.face_phash = template.face_phash or None
+    enrolment.keep_perceptual_hashes(image, template)
     row = enrolment.add_template(
         session=s,
         settings=settings,

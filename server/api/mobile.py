@@ -18,7 +18,7 @@ from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.enums import PromptState
 from server.errors import ApiError, request_language
 from server.faces import get_verifier
-from server.limits import device_key, limiter
+from server.limits import per_device, per_ip
 from server.people.enrolment import activate_device, load_templates
 from server.people.schemas import ActivationRequest, PushTokenUpdate
 from server.storage import image_store
@@ -32,7 +32,7 @@ MAX_FRAMES = 8
 
 
 @bp.post("/devices/activate")
-@limiter.limit(lambda: ctx().settings.rate_limit_activation)
+@per_ip("rate_limit_activation")
 def activate():
     """activateDevice: trade a one-time activation code for this phone's bearer token."""
     body = json_body(ActivationRequest)
@@ -55,7 +55,7 @@ def activate():
 
 @bp.put("/me/push-token")
 @device_required
-@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+@per_device("rate_limit_device")
 def update_push_token():
     """updatePushToken: the FCM/APNs token changed (reinstall, token refresh)."""
     body = json_body(PushTokenUpdate)
@@ -69,7 +69,7 @@ def update_push_token():
 
 @bp.get("/me")
 @device_required
-@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+@per_device("rate_limit_device")
 def get_me():
     """getMe: the phone's own person."""
     _device, person = g.device
@@ -79,7 +79,7 @@ def get_me():
 
 @bp.get("/me/prompt")
 @device_required
-@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+@per_device("rate_limit_device")
 def get_current_prompt():
     """getCurrentPrompt: the open prompt (nonce, due time, attempts left, challenge) or null,
     with the time the next one opens."""
@@ -119,7 +119,7 @@ class CheckinForm(BaseModel):
 
 @bp.post("/me/checkins")
 @device_required
-@limiter.limit(lambda: ctx().settings.rate_limit_checkin, key_func=device_key)
+@per_device("rate_limit_checkin")
 def submit_checkin():
     """submitCheckin: a selfie (+ challenge frames), the prompt's nonce and the GPS fix.
 
@@ -238,7 +238,7 @@ def _answer(attempt: CheckinAttempt, prompt: CheckinPrompt, lang: str, replayed:
 
 @bp.get("/me/history")
 @device_required
-@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+@per_device("rate_limit_device")
 def list_my_history():
     """listMyHistory: the person's past prompts with their outcome, newest first."""
     _device, person = g.device

@@ -27,7 +27,12 @@ from server.config import Settings
 from server.enums import AlertKind, AttemptDecision, ImageKind, PromptState
 from server.errors import ApiError
 from server.geo import haversine_m, outside_geofence
-from server.people.enrolment import add_template, load_templates, store_image
+from server.people.enrolment import (
+    add_template,
+    keep_perceptual_hashes,
+    load_templates,
+    store_image,
+)
 from server.people.models import Device, FaceTemplate, Person, StoredImage
 from server.storage import ImageStore
 
@@ -282,8 +287,7 @@ def apply_verdict(
     if verdict.result is not None and attempt.image_id:
         image = session.get(StoredImage, attempt.image_id)
         if image is not None:
-            image.phash = verdict.result.phash or None
-            image.face_phash = verdict.result.face_phash or None
+            keep_perceptual_hashes(image, verdict.result)
 
     if verdict.code == "outside_home":
         raise_alert(

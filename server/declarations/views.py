@@ -13,7 +13,7 @@ from server.declarations.models import Declaration
 from server.declarations.schemas import DeclarationIn
 from server.enums import StaffRole
 from server.errors import ApiError, request_language
-from server.limits import device_key, limiter
+from server.limits import per_device
 from server.people.scope import person_in_scope
 from server.validation import json_body
 from server.web import ctx, db_session
@@ -39,7 +39,7 @@ def declaration_json(outcome: service.Outcome, lang: str) -> dict:
 
 @bp.post("/me/declarations")
 @device_required
-@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+@per_device("rate_limit_device")
 def submit_declaration():
     """submitDeclaration: temperature, SpO2, heart rate, symptoms → risk level and advice."""
     body = json_body(DeclarationIn)
@@ -54,7 +54,7 @@ def submit_declaration():
 
 @bp.get("/me/declarations")
 @device_required
-@limiter.limit(lambda: ctx().settings.rate_limit_device, key_func=device_key)
+@per_device("rate_limit_device")
 def list_my_declarations():
     """listMyDeclarations: the person's last 50 declarations, newest first."""
     _device, person = g.device

@@ -111,6 +111,13 @@ def store_image(
     return row
 
 
+def keep_perceptual_hashes(image: StoredImage, source: Any) -> None:
+    """Copy the perceptual hashes the face library computed (from a Template of an enrolment
+    photo or a Result of a selfie) onto the stored image row, for later replay checks."""
+    image.phash = getattr(source, "image_phash", None) or getattr(source, "phash", None) or None
+    image.face_phash = getattr(source, "face_phash", None) or None
+
+
 def enrolment_photo_count(*, session: Session, person: Person) -> int:
     return (
         session.scalar(

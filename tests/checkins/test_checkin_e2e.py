@@ -315,3 +315,15 @@ def test_uploads_are_rate_limited_per_device(world, app):
     assert r.status_code == 429
     assert r.get_json()["code"] == "rate_limited"
     assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_one_client_address_has_a_ceiling_across_the_api(world, app):
+    from server.limits import limiter
+
+    limiter.reset()
+    state = app.extensions["isocheck"]
+    state.settings = state.settings.model_copy(update={"rate_limit_ip": "3/minute"})
+    codes = [world.client.get("/api/v1/me", headers=world.device).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    r = world.client.get("/api/v1/me/prompt", headers=world.device)  # another route, same IP
+    assert r.status_code == 429 and "Retry-After" in r.headers
