@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask, g
 from sqlalchemy.orm import Session, sessionmaker
 
-from server import errors, limits
+from server import errors, limits, observability
 from server.clock import Clock, SystemClock
 from server.config import Settings, load_settings
 from server.db import make_engine, make_session_factory
@@ -46,8 +45,7 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
-    logging.basicConfig(level=settings.log_level.upper())
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    observability.configure_logging(settings.log_level, settings.log_format)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     state = Isocheck(settings, clock or SystemClock())
@@ -62,6 +60,7 @@ def create_app(
             session.close()
 
     errors.init_app(app)
+    observability.init_app(app)
     _register_verification_messages()
     limits.init_app(app, settings)
 

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         60.0, gt=0, description="/readyz turns red when the last sweep is older than this"
     )
     log_level: str = Field("INFO", description="Python logging level")
+    log_format: str = Field(
+        "text",
+        pattern="^(text|json)$",
+        description="`text`, or `json` (one object a line, with request_id)",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8000", description="Base URL phones use; put in activation QR codes"
     )

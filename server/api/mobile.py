@@ -5,6 +5,7 @@ A device token sees only its own person; anything else is ``404``.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from flask import Blueprint, g, jsonify, request
@@ -19,6 +20,7 @@ from server.enums import PromptState
 from server.errors import ApiError, request_language
 from server.faces import get_verifier
 from server.limits import per_device, per_ip
+from server.observability import CHECKINS, VERIFY_SECONDS
 from server.people.enrolment import activate_device, load_templates
 from server.people.schemas import ActivationRequest, PushTokenUpdate
 from server.storage import image_store
@@ -191,6 +193,7 @@ def submit_checkin():
     s.commit()
     # 2. judge
     verifier = get_verifier()
+    started = time.perf_counter()
     verdict = checkins.judge(
         verifier=verifier,
         templates=load_templates(session=s, settings=settings, person=person),
@@ -198,6 +201,7 @@ def submit_checkin():
         challenge=prompt.challenge,
         hashes=checkins.previous_hashes(session=s, person=person),
     )
+    VERIFY_SECONDS.observe(time.perf_counter() - started)
     # 3. decide (compare-and-swap on the attempt)
     checkins.apply_verdict(
         session=s,
@@ -212,6 +216,9 @@ def submit_checkin():
     s.commit()
     s.refresh(attempt)
     s.refresh(prompt)
+    CHECKINS.labels(
+        attempt.decision.value if attempt.decision else "undecided", attempt.code or ""
+    ).inc()
     if verdict.bad_image_status:
         raise ApiError(
             verdict.code,
