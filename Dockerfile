@@ -28,4 +28,5 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s \
     CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"
 # Production: gunicorn workers; run `isocheck scheduler` as a separate container.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "server.app:create_app()"]
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/isocheck-metrics
+CMD ["gunicorn", "-c", "python:server.gunicorn_conf", "server.app:create_app()"]

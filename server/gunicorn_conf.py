@@ -1,0 +1,49 @@
+"""gunicorn settings for production.
+
+    gunicorn -c python:server.gunicorn_conf 'server.app:create_app()'
+
+
+Verification is CPU-bound and runs in the request, so one worker per core is the right size;
+a second thread per worker overlaps uploads and database waits with another request's
+verification. Put a buffering reverse proxy (nginx) in front so slow mobile uploads never hold a
+worker. Every value can be overridden with the usual GUNICORN_CMD_ARGS.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+bind = os.environ.get("ISOCHECK_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("ISOCHECK_WORKERS", multiprocessing.cpu_count()))
+worker_class = "gthread"
+threads = int(os.environ.get("ISOCHECK_THREADS", 2))
+#: A check-in is answered in well under a second; anything near this is stuck.
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+#: Recycle workers now and then (memory hygiene of long-lived native libraries).
+max_requests = 5000
+max_requests_jitter = 500
+#: Request line and header bounds (the body bound is ISOCHECK_MAX_UPLOAD_BYTES in the app).
+limit_request_line = 4094
+limit_request_fields = 60
+forwarded_allow_ips = os.environ.get("ISOCHECK_FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+
+
+def on_starting(server) -> None:
+    """Prometheus multiprocess mode needs an empty directory shared by the workers."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            os.remove(os.path.join(path, name))
+
+
+def child_exit(server, worker) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
