@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -65,6 +66,40 @@ class Settings(BaseSettings):
         pattern="^(text|json)$",
         description="`text`, or `json` (one object a line, with request_id)",
     )
+    # --- scheduler (issue 5) ---
+    schedule_policy: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON overrides of the built-in schedule policy defaults (docs/scheduler.md)",
+    )
+    schedule_horizon_hours: float = Field(
+        36.0, ge=12, le=72, description="Hours ahead for which check-in prompts are planned"
+    )
+    retention_days: float = Field(
+        14.0, ge=0, description="Days after release before photos, selfies and templates are purged"
+    )
+    non_reporting_hours: float = Field(
+        24.0, gt=0, description="Hours without a health declaration before a non_reporting alert"
+    )
+    scheduler_batch_size: int = Field(
+        1000, ge=1, le=50000, description="Rows one sweep statement claims at most"
+    )
+    scheduler_sweep_budget_seconds: float = Field(
+        20.0, gt=0, description="A sweep stops taking new batches after this many seconds"
+    )
+    scheduler_downtime_margin_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="A prompt is missed_system if the scheduler was silent this long before its "
+        "due time, or opened it this late",
+    )
+
+    @field_validator("schedule_policy")
+    @classmethod
+    def _valid_policy(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from server.schedule.policy import validate_overrides
+
+        validate_overrides(value)
+        return value
     public_url: str = Field(
         "http://127.0.0.1:8000", description="Base URL phones use; put in activation QR codes"
     )
