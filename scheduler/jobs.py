@@ -1,23 +1,159 @@
 """The periodic jobs. Each is a thin call into a domain service; see :mod:`scheduler.runner`.
 
-Later issues add their sweeps to :data:`SWEEPS` (planning prompts, opening and closing them,
-escalating alerts, delivering the outbox, releasing people, purging biometrics).
+A job loops over batches (``Settings.scheduler_batch_size`` rows each) and commits after each
+batch, so a long backlog is worked off in short transactions, and a crash keeps the batches
+already done. It stops when a batch comes back short or after
+``Settings.scheduler_sweep_budget_seconds`` (the next run continues).
+
+The order of :data:`SWEEPS` is the order of a tick (start-up and tests run them in this order):
+release before planning (nobody released is planned), close before open (a backlog of overdue
+prompts after downtime is excused before anything new is pushed), open before remind,
+and delivery last, so what a tick enqueued goes out in the same tick.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from scheduler.models import SchedulerHeartbeat
 from scheduler.runner import Sweep
+from server.alerts.escalation import escalate_batch
+from server.alerts.non_reporting import raise_non_reporting
+from server.checkins import lifecycle as prompts
 from server.clock import Clock
 from server.config import Settings
+from server.notify.delivery import deliver_notifications
+from server.people import lifecycle as people
+from server.schedule.planning import plan_batch
+from server.schedule.policy import resolver_for
+
+#: Name of the close sweep; its previous heartbeat is the downtime evidence.
+CLOSE_SWEEP = "close_overdue"
+
+
+def _batches(
+    session: Session, settings: Settings, step: Callable[[], int], limit: int | None = None
+) -> int:
+    """Run ``step`` (one batch of at most ``limit`` rows, default the batch size; returns rows
+    moved) until a batch is short or the budget is spent, committing after each batch."""
+    started = time.perf_counter()
+    total = 0
+    while True:
+        moved = step()
+        session.commit()
+        total += moved
+        if moved < (limit or settings.scheduler_batch_size):
+            return total
+        if time.perf_counter() - started > settings.scheduler_sweep_budget_seconds:
+            return total
 
 
 def heartbeat(*, session: Session, clock: Clock, settings: Settings) -> int:
     """Proves the scheduler is alive; the runner writes its heartbeat row."""
     return 0
+
+
+def release_people(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Start monitoring people whose isolation began; release those whose isolation ended."""
+    now, limit = clock.now(), settings.scheduler_batch_size
+    started = _batches(
+        session, settings, lambda: people.activate_started(session=session, now=now, limit=limit)
+    )
+    return started + _batches(
+        session, settings, lambda: people.release_ended(session=session, now=now, limit=limit)
+    )
+
+
+def plan_prompts(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Plan prompts for the next ``schedule_horizon_hours`` (idempotent)."""
+    now = clock.now()
+    planned, after = 0, 0
+
+    def step() -> int:
+        nonlocal planned, after
+        batch = plan_batch(
+            session=session, now=now, settings=settings, limit=settings.scheduler_batch_size,
+            after_id=after,
+        )  # fmt: skip
+        planned, after = planned + batch.inserted, batch.last_id
+        return batch.people
+
+    _batches(session, settings, step)
+    return planned
+
+
+def close_overdue(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Close prompts past due: ``missed`` (+ alert) or, after our downtime, ``missed_system``."""
+    now = clock.now()
+    beat = session.get(SchedulerHeartbeat, CLOSE_SWEEP)
+    last_alive = beat.last_run_at if beat is not None else None
+    margin = timedelta(seconds=settings.scheduler_downtime_margin_seconds)
+
+    def step() -> int:
+        missed, system = prompts.close_overdue(
+            session=session, now=now, limit=settings.scheduler_batch_size,
+            last_alive=last_alive, margin=margin,
+        )  # fmt: skip
+        return missed + system
+
+    return _batches(session, settings, step)
+
+
+def open_due(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Open prompts whose time has come and push "check in now"."""
+    now, limit = clock.now(), settings.scheduler_batch_size
+    return _batches(
+        session, settings, lambda: prompts.open_due(session=session, now=now, limit=limit)
+    )
+
+
+def remind_due(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Remind people who have not answered an open prompt shortly before its due time."""
+    now, limit = clock.now(), settings.scheduler_batch_size
+    return _batches(
+        session, settings, lambda: prompts.remind_due(session=session, now=now, limit=limit)
+    )
+
+
+def escalate_alerts(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Escalate unacknowledged alerts past their deadline (ward → district → city)."""
+    now, limit = clock.now(), settings.scheduler_batch_size
+    return _batches(
+        session, settings, lambda: escalate_batch(session=session, now=now, limit=limit)
+    )
+
+
+def non_reporting(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Alert the ward about people who sent no health declaration for a day."""
+    now, limit = clock.now(), settings.scheduler_batch_size
+    window = timedelta(hours=settings.non_reporting_hours)
+    resolver = resolver_for(session=session, settings=settings)
+    return _batches(
+        session, settings,
+        lambda: raise_non_reporting(
+            session=session, now=now, window=window, resolver=resolver, limit=limit
+        ),
+    )  # fmt: skip
+
+
+def purge_biometrics(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Delete photos, selfies and face templates ``retention_days`` after release."""
+    now = clock.now()
+    retention = timedelta(days=settings.retention_days)
+    limit = min(settings.scheduler_batch_size, 200)  # file deletions: keep transactions short
+    return _batches(
+        session, settings,
+        lambda: people.purge_biometrics(
+            session=session, now=now, retention=retention, data_dir=settings.data_dir,
+            limit=limit,
+        ),
+        limit,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -30,4 +166,13 @@ class Job:
 
 SWEEPS: list[Job] = [
     Job("heartbeat", heartbeat),
+    Job("release_people", release_people),
+    Job("plan_prompts", plan_prompts, every_s=60),
+    Job(CLOSE_SWEEP, close_overdue),
+    Job("open_due", open_due),
+    Job("remind_due", remind_due),
+    Job("escalate_alerts", escalate_alerts),
+    Job("non_reporting", non_reporting, every_s=300),
+    Job("purge_biometrics", purge_biometrics, every_s=3600),
+    Job("deliver_notifications", deliver_notifications),
 ]

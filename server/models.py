@@ -16,6 +16,7 @@ from server.people.models import (
     StaffUser,
     StoredImage,
 )
+from server.schedule.models import SchedulePlan
 
 __all__ = [
     "ActivationCode",
@@ -30,6 +31,7 @@ __all__ = [
     "FaceTemplate",
     "Notification",
     "Person",
+    "SchedulePlan",
     "SchedulerHeartbeat",
     "StaffUser",
     "StoredImage",

@@ -1,0 +1,126 @@
+"""What the scheduler tells people about their prompts, written to the outbox in bulk.
+
+This is the one place the scheduler's person messages go through. It writes exactly the rows
+:func:`server.notify.routing.notify_person` would write (same payload from
+:func:`server.notify.messaging.person_payload`, same idempotency keys ``<key>:d<device id>`` per
+active device with a push token, or ``<key>:log`` when there is none; a test keeps the two
+equal) but for a whole batch in three statements, because the open sweep may push 10,000
+people at once and ``notify_person`` costs a few statements per person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.enums import NotificationState
+from server.notify.messaging import person_payload
+from server.notify.models import Notification
+from server.notify.routing import _key as fit_key
+from server.people.models import Device, Person
+from server.schedule import bulk
+
+_NOTIFICATIONS = Notification.__table__
+
+
+@dataclass(frozen=True)
+class PersonMessage:
+    """One message to one person: ``kind`` (e.g. ``checkin_prompt``), the data ``payload`` and
+    the idempotency key that makes writing it twice write it once."""
+
+    person_id: int
+    kind: str
+    payload: dict[str, Any]
+    key: str
+
+
+def send_to_persons(*, session: Session, messages: Sequence[PersonMessage], now: datetime) -> int:
+    """Enqueue ``messages`` (``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``, one
+    ``executemany``); returns the number of outbox rows offered (a row whose key exists already
+    is skipped by the database)."""
+    if not messages:
+        return 0
+    ids = sorted({m.person_id for m in messages})
+    zones = {
+        pid: zone
+        for pid, zone in session.execute(
+            select(Person.id, Person.timezone).where(Person.id.in_(ids))
+        )
+    }
+    devices: dict[int, list[tuple[int, str]]] = {}
+    for device_id, person_id, token in session.execute(
+        select(Device.id, Device.person_id, Device.push_token)
+        .where(
+            Device.person_id.in_(ids),
+            Device.revoked_at.is_(None),
+            Device.push_token.is_not(None),
+        )
+        .order_by(Device.id)
+    ):
+        devices.setdefault(person_id, []).append((device_id, token))
+    rows: list[dict[str, Any]] = []
+    for m in messages:
+        body = person_payload(
+            person=SimpleNamespace(timezone=zones.get(m.person_id)),  # type: ignore[arg-type]
+            kind=m.kind,
+            payload=m.payload,
+        )
+        prompt_id = m.payload.get("prompt_id")
+        targets = [
+            ("fcm", token, fit_key(f"{m.key}:d{device_id}"))
+            for device_id, token in devices.get(m.person_id, [])
+        ] or [("log", f"person:{m.person_id}", fit_key(f"{m.key}:log"))]
+        for channel, recipient, key in targets:
+            rows.append(
+                {
+                    "channel": channel,
+                    "recipient": recipient,
+                    "payload": {**body, "idempotency_key": key},
+                    "idempotency_key": key,
+                    "state": NotificationState.pending,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "person_id": m.person_id,
+                    "prompt_id": int(prompt_id) if prompt_id is not None else None,
+                    "created_at": now,
+                }
+            )
+    bulk.insert_ignore_many(session, _NOTIFICATIONS, rows, conflict=("idempotency_key",))
+    return len(rows)
+
+
+def prompt_opened(prompt_id: int, person_id: int, due_at: datetime) -> PersonMessage:
+    """"Check in now" (Đến giờ điểm danh), once per prompt."""
+    return PersonMessage(
+        person_id, "checkin_prompt", {"prompt_id": prompt_id, "due_at": due_at},
+        f"prompt:{prompt_id}:open",
+    )  # fmt: skip
+
+
+def prompt_reminder(prompt_id: int, person_id: int, due_at: datetime) -> PersonMessage:
+    """"You have not checked in yet" (Nhắc điểm danh), once per prompt."""
+    return PersonMessage(
+        person_id, "checkin_reminder", {"prompt_id": prompt_id, "due_at": due_at},
+        f"prompt:{prompt_id}:remind",
+    )  # fmt: skip
+
+
+def isolation_ended(person_id: int, released_at: datetime) -> PersonMessage:
+    """Isolation is over (kết thúc cách ly): the phone stops expecting prompts."""
+    return PersonMessage(
+        person_id,
+        "isolation_ended",
+        {
+            "released_at": released_at,
+            "title": "Kết thúc cách ly",
+            "body": "Bạn đã hoàn thành thời gian cách ly tại nhà. isocheck sẽ không nhắc điểm "
+            "danh nữa. / Your home isolation has ended; no more check-ins.",
+        },
+        f"person:{person_id}:released",
+    )

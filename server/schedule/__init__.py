@@ -1,0 +1,1 @@
+"""Check-in schedules: the policy (when a person is prompted) and planning prompts ahead."""
