@@ -45,10 +45,14 @@ def issue_staff_token(user: StaffUser) -> str:
     )
 
 
-def current_staff() -> StaffUser | None:
-    """The staff member behind the request (bearer staff token or dashboard session), or None."""
-    if "staff" in g:
-        return g.staff
+def current_staff(*, bearer_only: bool = False) -> StaffUser | None:
+    """The staff member behind the request, or None: a bearer staff token, or (unless
+    ``bearer_only``) the dashboard's session cookie. The JSON API is bearer-only, so a browser
+    session can never be ridden by a cross-site request to it (the dashboard's own forms carry
+    CSRF tokens)."""
+    cache = "staff_bearer" if bearer_only else "staff"
+    if cache in g:
+        return g.get(cache)
     user = None
     token = _bearer()
     s = db_session()
@@ -63,27 +67,29 @@ def current_staff() -> StaffUser | None:
             candidate = s.get(StaffUser, data.get("sid"))
             if candidate is not None and data.get("pw") == _password_fingerprint(candidate):
                 user = candidate
-    elif not token and session.get("staff_id") is not None:
+    elif not token and not bearer_only and session.get("staff_id") is not None:
         candidate = s.get(StaffUser, session["staff_id"])
         if candidate is not None and session.get("pw") == _password_fingerprint(candidate):
             user = candidate
     if user is not None and not user.is_active:
         user = None
-    g.staff = user
+    setattr(g, cache, user)
     return user
 
 
-def staff_required(*roles: StaffRole) -> Callable:
-    """Require a staff caller, optionally with one of ``roles`` (403 otherwise)."""
+def staff_required(*roles: StaffRole, bearer_only: bool = False) -> Callable:
+    """Require a staff caller, optionally with one of ``roles`` (403 otherwise).
+    ``bearer_only`` (the JSON API): the dashboard's cookie does not count."""
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
-            user = current_staff()
+            user = current_staff(bearer_only=bearer_only)
             if user is None:
                 raise ApiError("unauthorized", 401, headers={"WWW-Authenticate": "Bearer"})
             if roles and user.role not in roles:
                 raise ApiError("forbidden", 403)
+            g.staff = user
             return view(*args, **kwargs)
 
         return wrapper

@@ -174,9 +174,13 @@ def demo() -> None:
 
 def _register_plugins() -> None:
     """Commands that live beside the code they drive."""
+    from scheduler.cli import scheduler_status_command
+    from server.notify.cli import outbox_command
     from server.people.cli import enrol_command
 
     main.add_command(enrol_command)
+    main.add_command(outbox_command, "outbox")
+    main.add_command(scheduler_status_command, "scheduler-status")
 
 
 def _redacted(url: str) -> str:

@@ -150,6 +150,16 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
             "Your photo was received and will be checked by staff.",
         ),
     },
+    "checkin_in_progress": {
+        "vi": (
+            "Ảnh đang được xử lý",
+            "Ảnh điểm danh trước của bạn đang được kiểm tra. Vui lòng đợi vài giây.",
+        ),
+        "en": (
+            "Check-in in progress",
+            "Your previous upload is still being checked. Please wait a few seconds.",
+        ),
+    },
     "internal_error": {
         "vi": ("Lỗi hệ thống", "Đã xảy ra lỗi không mong muốn. Sự cố đã được ghi lại."),
         "en": ("Internal error", "An unexpected error occurred. It has been logged."),

@@ -25,3 +25,13 @@ def get_verifier() -> Verifier:
 
                 _verifier = Verifier()
     return _verifier
+
+
+#: Face-library codes that mean *we* are broken (a model file failed its checksum), never the
+#: photo: answered as 503 service_unavailable and never held against the person.
+SERVER_FAULT_CODES = frozenset({"model_invalid"})
+
+
+def server_fault(exc: Exception) -> bool:
+    """True when a VerificationError is the server's fault, not the input's."""
+    return getattr(exc, "code", None) in SERVER_FAULT_CODES

@@ -14,7 +14,7 @@ from server.api.serialize import iso, person_admin
 from server.auth import current_staff, issue_staff_token, staff_required
 from server.enums import ImageKind, StaffRole
 from server.errors import ApiError
-from server.faces import get_verifier
+from server.faces import get_verifier, server_fault
 from server.limits import per_ip
 from server.people import enrolment
 from server.people.models import Device, FaceTemplate, Person
@@ -89,7 +89,7 @@ def _code_json(issued: enrolment.IssuedCode) -> dict:
 
 
 @bp.post("/admin/persons")
-@staff_required(*ENROLLERS)
+@staff_required(*ENROLLERS, bearer_only=True)
 def create_person():
     """createPerson: enrol a person; the answer carries a one-time activation code."""
     body = json_body(PersonCreate)
@@ -114,7 +114,7 @@ def create_person():
 
 
 @bp.get("/admin/persons/<int:person_id>")
-@staff_required()
+@staff_required(bearer_only=True)
 def get_person(person_id: int):
     """getPerson: the person's record, within the caller's scope."""
     person = _scoped_person(person_id)
@@ -122,7 +122,7 @@ def get_person(person_id: int):
 
 
 @bp.post("/admin/persons/<int:person_id>/photos")
-@staff_required(*ENROLLERS)
+@staff_required(*ENROLLERS, bearer_only=True)
 def add_enrolment_photo(person_id: int):
     """addEnrolmentPhoto: one photo through the strict enrolment quality gate (422 with the
     reason when refused); at most 3 per person."""
@@ -145,6 +145,8 @@ def add_enrolment_photo(person_id: int):
     try:
         template = get_verifier().enrol(data)
     except VerificationError as exc:
+        if server_fault(exc):  # a damaged model file is our fault, not the photo's
+            raise ApiError("service_unavailable", 503, headers={"Retry-After": "60"}) from exc
         status = {"image_too_large": 413, "unsupported_format": 415}.get(exc.code, 422)
         raise ApiError(exc.code, status, extra={"measurements": _measurements(exc)}) from exc
     image = enrolment.store_image(
@@ -187,7 +189,7 @@ def add_enrolment_photo(person_id: int):
 
 
 @bp.post("/admin/persons/<int:person_id>/activation-code")
-@staff_required(*ENROLLERS)
+@staff_required(*ENROLLERS, bearer_only=True)
 def issue_activation_code(person_id: int):
     """issueActivationCode: a new one-time code (earlier unused codes stop working)."""
     person = _scoped_person(person_id)
@@ -204,7 +206,7 @@ def issue_activation_code(person_id: int):
 
 
 @bp.post("/admin/persons/<int:person_id>/devices/revoke")
-@staff_required(*ENROLLERS)
+@staff_required(*ENROLLERS, bearer_only=True)
 def revoke_devices(person_id: int):
     """revokeDevices: every active phone of the person stops working at once."""
     person = _scoped_person(person_id)
@@ -244,7 +246,9 @@ def _replan(person: Person) -> None:
         from server.schedule.planning import replan_person
     except ImportError:
         return
-    replan_person(session=db_session(), person=person, now=ctx().clock.now())
+    replan_person(
+        session=db_session(), person=person, now=ctx().clock.now(), settings=ctx().settings
+    )
 
 
 __all__ = ["bp", "get_staff_by_username"]

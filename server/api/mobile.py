@@ -146,7 +146,9 @@ def submit_checkin():
                 CheckinAttempt.device_id == device.id, CheckinAttempt.idempotency_key == key
             )
         )
-        if earlier is not None and earlier.decision is not None:
+        if earlier is not None:
+            if earlier.decision is None:  # the first upload is still being judged
+                raise ApiError("checkin_in_progress", 409, headers={"Retry-After": "2"})
             prompt = s.get(CheckinPrompt, earlier.prompt_id)
             return _answer(earlier, prompt, lang, replayed=True)
 

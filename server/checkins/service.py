@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server import audit
@@ -151,7 +152,12 @@ def record_upload(
         distance_from_home_m=round(distance, 1),
     )
     session.add(attempt)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as exc:  # a concurrent retry with the same Idempotency-Key won
+        store.delete(image.storage_key)
+        raise ApiError("checkin_in_progress", 409, headers={"Retry-After": "2"}) from exc
     return attempt
 
 
@@ -202,6 +208,7 @@ def judge(
     hashes: list[str],
 ) -> Verdict:
     """Step 2: what the face library says, as a verdict. Never raises for bad input."""
+    from server.faces import server_fault
     from verification import VerificationError
 
     if not templates:
@@ -216,6 +223,8 @@ def judge(
                 verdict.result = result  # keep the selfie's own hashes
                 return verdict
     except VerificationError as exc:
+        if server_fault(exc):  # our fault, never the person's
+            raise ApiError("service_unavailable", 503, headers={"Retry-After": "60"}) from exc
         return Verdict(
             AttemptDecision.rejected,
             exc.code,

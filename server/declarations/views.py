@@ -83,7 +83,7 @@ def list_my_declarations():
 
 
 @bp.post("/admin/persons/<int:person_id>/declarations")
-@staff_required(StaffRole.admin, StaffRole.area_staff, StaffRole.doctor)
+@staff_required(StaffRole.admin, StaffRole.area_staff, StaffRole.doctor, bearer_only=True)
 def submit_declaration_for_person(person_id: int):
     """submitDeclarationForPerson: staff enter a declaration on a person's behalf."""
     body = json_body(DeclarationIn)

@@ -13,7 +13,7 @@ from server.declarations.schemas import Symptom
 from server.enums import RiskLevel
 
 TODAY = date(2026, 11, 24)
-G, Y, O, R = RiskLevel.green, RiskLevel.yellow, RiskLevel.orange, RiskLevel.red
+G, Y, O, R = RiskLevel.green, RiskLevel.yellow, RiskLevel.orange, RiskLevel.red  # noqa: E741
 
 
 def obs(*symptoms, t=None, spo2=None, hr=None):
