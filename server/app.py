@@ -66,6 +66,7 @@ def create_app(
 
     from server.api.admin import bp as admin_api_bp
     from server.api.mobile import bp as mobile_bp
+    from server.dashboard.views import bp as dashboard_bp
     from server.declarations.views import bp as declarations_bp
     from server.health import bp as health_bp
 
@@ -74,6 +75,7 @@ def create_app(
     app.register_blueprint(mobile_bp)
     app.register_blueprint(admin_api_bp)
     app.register_blueprint(declarations_bp)
+    app.register_blueprint(dashboard_bp)  # its CSRF protection covers this blueprint only
     return app
 
 

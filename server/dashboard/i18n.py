@@ -1,0 +1,340 @@
+"""Texts of the dashboard in Vietnamese (default) and English, and how a request picks one.
+
+The words follow the shared glossary (GLOSSARY.md). ``?lang=en`` (or ``vi``) is kept in the
+session; otherwise ``Accept-Language`` decides; otherwise Vietnamese.
+"""
+
+from __future__ import annotations
+
+from flask import request, session
+
+from server import errors
+
+LANGUAGES = ("vi", "en")
+
+#: key -> (Vietnamese, English).
+TEXTS: dict[str, tuple[str, str]] = {
+    "app_name": ("isocheck — Giám sát cách ly tại nhà", "isocheck — Home isolation monitoring"),
+    "nav_alerts": ("Cảnh báo", "Alerts"),
+    "nav_reviews": ("Duyệt điểm danh", "Check-in review"),
+    "nav_persons": ("Người cách ly", "People"),
+    "nav_enrol": ("Đăng ký mới", "Enrol"),
+    "nav_stats": ("Thống kê", "Statistics"),
+    "nav_password": ("Đổi mật khẩu", "Change password"),
+    "logout": ("Đăng xuất", "Log out"),
+    "login": ("Đăng nhập", "Log in"),
+    "login_title": ("Đăng nhập cán bộ", "Staff login"),
+    "username": ("Tên đăng nhập", "Username"),
+    "password": ("Mật khẩu", "Password"),
+    "current_password": ("Mật khẩu hiện tại", "Current password"),
+    "new_password": ("Mật khẩu mới (ít nhất 10 ký tự)", "New password (at least 10 characters)"),
+    "new_password2": ("Nhập lại mật khẩu mới", "New password again"),
+    "save": ("Lưu", "Save"),
+    "password_changed": (
+        "Đã đổi mật khẩu. Các phiên đăng nhập và mã truy cập khác đã bị thu hồi.",
+        "Password changed. Other sessions and API tokens were revoked.",
+    ),
+    "password_wrong": ("Mật khẩu hiện tại không đúng.", "The current password is wrong."),
+    "password_mismatch": ("Hai mật khẩu mới không giống nhau.", "The new passwords differ."),
+    "password_short": (
+        "Mật khẩu mới phải có ít nhất 10 ký tự.",
+        "The new password needs at least 10 characters.",
+    ),
+    "password_same": (
+        "Mật khẩu mới phải khác mật khẩu hiện tại.",
+        "The new password must differ from the current one.",
+    ),
+    "logged_out": ("Bạn đã đăng xuất.", "You are logged out."),
+    "login_needed": ("Vui lòng đăng nhập.", "Please log in."),
+    "csrf_failed": (
+        "Biểu mẫu đã hết hạn hoặc không hợp lệ. Vui lòng tải lại trang và thử lại.",
+        "The form expired or is invalid. Reload the page and try again.",
+    ),
+    "not_found": ("Không tìm thấy", "Not found"),
+    "not_found_detail": (
+        "Không tìm thấy trang hoặc dữ liệu này trong phạm vi của bạn.",
+        "This page or record does not exist within your area.",
+    ),
+    "back": ("Quay lại", "Back"),
+    # alerts
+    "alerts_title": ("Hàng đợi cảnh báo", "Alert queue"),
+    "alerts_empty": ("Không có cảnh báo nào cần xử lý.", "No alerts to handle."),
+    "auto_refresh": ("Tự động cập nhật mỗi {n} giây", "Refreshes every {n} seconds"),
+    "updated_at": ("Cập nhật lúc", "Updated at"),
+    "filter": ("Lọc", "Filter"),
+    "all": ("Tất cả", "All"),
+    "kind": ("Loại", "Kind"),
+    "state": ("Trạng thái", "State"),
+    "area": ("Khu vực", "Area"),
+    "severity": ("Mức độ", "Severity"),
+    "person": ("Người cách ly", "Person"),
+    "raised_at": ("Phát sinh", "Raised"),
+    "age": ("Thời gian chờ", "Waiting"),
+    "escalation": ("Cấp xử lý", "Level"),
+    "deadline": ("Hạn tiếp nhận", "Acknowledge by"),
+    "overdue": ("Quá hạn", "Overdue"),
+    "actions": ("Thao tác", "Actions"),
+    "note": ("Ghi chú", "Note"),
+    "note_optional": ("Ghi chú (không bắt buộc)", "Note (optional)"),
+    "note_required": ("Cần nhập ghi chú.", "A note is required."),
+    "acknowledge": ("Tiếp nhận", "Acknowledge"),
+    "resolve": ("Xử lý xong", "Resolve"),
+    "handle": ("Xử lý…", "Handle…"),
+    "acknowledged_ok": ("Đã tiếp nhận cảnh báo.", "Alert acknowledged."),
+    "resolved_ok": ("Đã xử lý xong cảnh báo.", "Alert resolved."),
+    "alert_acknowledged": (
+        "Cảnh báo này đã được tiếp nhận trước đó.",
+        "This alert was already acknowledged.",
+    ),
+    "alert_resolved": ("Cảnh báo này đã được xử lý xong.", "This alert is already resolved."),
+    "alert_open": ("Cảnh báo này chưa được tiếp nhận.", "This alert is not acknowledged yet."),
+    "acknowledged_by": ("Người tiếp nhận", "Acknowledged by"),
+    "minutes_short": ("phút", "min"),
+    "hours_short": ("giờ", "h"),
+    "days_short": ("ngày", "d"),
+    # reviews
+    "reviews_title": ("Điểm danh cần duyệt", "Check-ins to review"),
+    "reviews_empty": ("Không có lượt điểm danh nào cần duyệt.", "Nothing to review."),
+    "reviews_all": ("Hiện cả lỗi chất lượng ảnh", "Also show image-quality refusals"),
+    "received_at": ("Thời điểm gửi", "Received"),
+    "decision": ("Kết quả máy", "Machine decision"),
+    "reason": ("Lý do", "Reason"),
+    "distance_score": ("Khoảng cách khuôn mặt", "Face distance"),
+    "thresholds": ("Ngưỡng chấp nhận / xem xét", "Accept / review thresholds"),
+    "open_review": ("Duyệt", "Review"),
+    "review_title": ("Duyệt lượt điểm danh", "Review a check-in"),
+    "enrolment_photo": ("Ảnh đăng ký", "Enrolment photo"),
+    "selfie": ("Ảnh selfie điểm danh", "Check-in selfie"),
+    "no_photo": ("Không có ảnh", "No photo"),
+    "home": ("Nhà", "Home"),
+    "location": ("Vị trí so với nhà", "Location vs home"),
+    "distance_home": ("Cách nhà", "From home"),
+    "accuracy": ("Sai số GPS", "GPS accuracy"),
+    "geofence_radius": ("Bán kính cho phép", "Allowed radius"),
+    "same_person": ("Cùng một người", "Same person"),
+    "not_same_person": ("Không phải cùng một người", "Not the same person"),
+    "review_note_help": (
+        "Ghi lý do quyết định (bắt buộc, được lưu vào nhật ký).",
+        "Why you decide so (required, kept in the audit trail).",
+    ),
+    "reviewed_same": (
+        "Đã xác nhận cùng một người: lượt điểm danh được tính là hợp lệ.",
+        "Confirmed the same person: the check-in counts as verified.",
+    ),
+    "reviewed_not_same": (
+        "Đã ghi nhận không phải cùng một người: cảnh báo xác thực thất bại được giữ.",
+        "Recorded as not the same person: a failed-verification alert stands.",
+    ),
+    "already_reviewed": (
+        "Lượt điểm danh này đã được duyệt.",
+        "This check-in was already reviewed.",
+    ),
+    "review_image_audit": (
+        "Mỗi lần xem ảnh khuôn mặt đều được ghi vào nhật ký.",
+        "Every view of a face image is recorded in the audit trail.",
+    ),
+    # persons
+    "persons_title": ("Danh sách người cách ly", "People in isolation"),
+    "search": ("Tìm theo tên hoặc số điện thoại", "Search by name or phone"),
+    "search_button": ("Tìm", "Search"),
+    "sort": ("Sắp xếp", "Sort"),
+    "sort_risk": ("Nguy cơ cao trước", "Highest risk first"),
+    "sort_name": ("Theo tên", "By name"),
+    "sort_end": ("Sắp kết thúc cách ly", "Isolation ending soonest"),
+    "persons_empty": ("Không tìm thấy ai.", "Nobody found."),
+    "name": ("Họ tên", "Name"),
+    "phone": ("Điện thoại", "Phone"),
+    "ward": ("Phường/xã", "Ward"),
+    "category": ("Phân loại", "Category"),
+    "risk": ("Mức nguy cơ", "Risk level"),
+    "status": ("Tình trạng", "Status"),
+    "isolation": ("Thời gian cách ly", "Isolation period"),
+    "isolation_end": ("Kết thúc cách ly", "Isolation ends"),
+    "compliance": ("Tỷ lệ điểm danh", "Check-in compliance"),
+    "compliance_detail": ("đã điểm danh / đến hạn", "completed / due so far"),
+    "last_checkin": ("Điểm danh gần nhất", "Last check-in"),
+    "never": ("Chưa có", "None yet"),
+    "doctor": ("Bác sĩ phụ trách", "Doctor"),
+    "none": ("Chưa có", "None"),
+    "address": ("Địa chỉ", "Address"),
+    "high_risk_group": ("Nhóm nguy cơ cao", "High-risk group"),
+    "declarations": ("Khai báo y tế", "Health declarations"),
+    "declarations_empty": ("Chưa có khai báo y tế.", "No health declarations yet."),
+    "spo2_chart": ("SpO2 (%) theo thời gian", "SpO2 (%) over time"),
+    "temperature_chart": ("Nhiệt độ (°C) theo thời gian", "Temperature (°C) over time"),
+    "measured_at": ("Thời điểm đo", "Measured"),
+    "temperature": ("Nhiệt độ (°C)", "Temperature (°C)"),
+    "spo2": ("SpO2 (%)", "SpO2 (%)"),
+    "heart_rate": ("Nhịp tim", "Heart rate"),
+    "symptoms": ("Triệu chứng", "Symptoms"),
+    "alert_history": ("Lịch sử cảnh báo", "Alert history"),
+    "audit_trail": ("Nhật ký thao tác", "Audit trail"),
+    "audit_when": ("Thời điểm", "When"),
+    "audit_who": ("Người thực hiện", "Who"),
+    "audit_what": ("Thao tác", "What"),
+    "audit_from": ("Từ địa chỉ", "From"),
+    "actions_title": ("Thao tác", "Actions"),
+    "extend_isolation": ("Gia hạn cách ly thêm (ngày)", "Extend isolation by (days)"),
+    "extend": ("Gia hạn", "Extend"),
+    "end_isolation": ("Kết thúc cách ly ngay", "End isolation now"),
+    "end_confirm": (
+        "Xác nhận kết thúc cách ly (không thể hoàn tác)",
+        "Confirm ending isolation (cannot be undone)",
+    ),
+    "isolation_extended": ("Đã gia hạn cách ly.", "Isolation extended."),
+    "isolation_ended": (
+        "Đã kết thúc cách ly; các yêu cầu điểm danh sắp tới đã bị hủy.",
+        "Isolation ended; upcoming check-in prompts were cancelled.",
+    ),
+    "isolation_invalid": (
+        "Số ngày gia hạn không hợp lệ (1–30, tổng thời gian tối đa 60 ngày).",
+        "Invalid extension (1–30 days, at most 60 days in total).",
+    ),
+    "isolation_released": (
+        "Người này đã kết thúc cách ly.",
+        "This person's isolation has already ended.",
+    ),
+    "schedule_policy": ("Lịch điểm danh riêng (JSON)", "Own check-in schedule (JSON)"),
+    "schedule_help": (
+        'Để trống để dùng lịch của phường. Ví dụ: {"spot_checks_per_day": 2}',
+        'Empty = the ward\'s schedule. Example: {"spot_checks_per_day": 2}',
+    ),
+    "schedule_saved": ("Đã lưu lịch điểm danh.", "Schedule saved."),
+    "schedule_invalid": ("Lịch điểm danh không hợp lệ", "Invalid schedule"),
+    "reissue_code": ("Cấp lại mã kích hoạt", "Re-issue activation code"),
+    "activation_code": ("Mã kích hoạt", "Activation code"),
+    "activation_once": (
+        "Mã chỉ hiển thị một lần. Các mã cũ chưa dùng đã hết hiệu lực.",
+        "Shown only once. Earlier unused codes no longer work.",
+    ),
+    "qr_payload": ("Nội dung mã QR", "QR payload"),
+    "expires_at": ("Hết hạn", "Expires"),
+    "assign_doctor": ("Phân công bác sĩ", "Assign a doctor"),
+    "doctor_assigned": ("Đã phân công bác sĩ.", "Doctor assigned."),
+    "no_doctor": ("Không phân công", "No doctor"),
+    "add_declaration": ("Nhập khai báo y tế thay người bệnh", "Enter a declaration for the person"),
+    "declaration_saved": ("Đã lưu khai báo y tế.", "Declaration saved."),
+    "declaration_invalid": ("Khai báo không hợp lệ", "Invalid declaration"),
+    "open_person": ("Xem", "Open"),
+    # enrolment
+    "enrol_title": ("Đăng ký người cách ly tại nhà", "Enrol a person in home isolation"),
+    "full_name": ("Họ và tên", "Full name"),
+    "date_of_birth": ("Ngày sinh", "Date of birth"),
+    "national_id": ("Số CMND/CCCD", "National ID"),
+    "home_address": ("Địa chỉ nơi cách ly", "Home address"),
+    "home_lat": ("Vĩ độ nhà", "Home latitude"),
+    "home_lon": ("Kinh độ nhà", "Home longitude"),
+    "radius_m": ("Bán kính (m)", "Radius (m)"),
+    "isolation_start": ("Ngày bắt đầu cách ly", "Isolation starts"),
+    "isolation_days": ("Số ngày cách ly", "Isolation days"),
+    "comorbidities": ("Bệnh nền (cách nhau bởi dấu phẩy)", "Comorbidities (comma-separated)"),
+    "pregnant": ("Đang mang thai", "Pregnant"),
+    "photos": ("Ảnh khuôn mặt (1–3 ảnh)", "Face photos (1–3)"),
+    "photos_help": (
+        "Ảnh chụp thẳng, đủ sáng, chỉ một khuôn mặt. Ảnh được mã hóa khi lưu.",
+        "Frontal, well lit, one face only. Photos are encrypted at rest.",
+    ),
+    "photos_required": ("Cần 1 đến 3 ảnh khuôn mặt.", "1 to 3 face photos are needed."),
+    "photo_refused": ("Ảnh không đạt", "Photo refused"),
+    "enrolled_ok": ("Đã đăng ký người cách ly.", "Person enrolled."),
+    "enrol": ("Đăng ký", "Enrol"),
+    "form_errors": ("Vui lòng sửa các lỗi dưới đây.", "Please correct the errors below."),
+    "invalid_value": ("Giá trị không hợp lệ", "Invalid value"),
+    # statistics
+    "stats_title": ("Thống kê theo khu vực và ngày", "Statistics by area and day"),
+    "days": ("Số ngày", "Days"),
+    "day": ("Ngày", "Day"),
+    "monitored": ("Số người theo dõi", "People monitored"),
+    "prompts_due": ("Yêu cầu đến hạn", "Prompts due"),
+    "prompts_done": ("Đã điểm danh", "Completed"),
+    "alerts_by_kind": ("Cảnh báo theo loại", "Alerts by kind"),
+    "ack_median": ("Trung vị thời gian tiếp nhận (phút)", "Median time to acknowledge (min)"),
+    "compliance_chart": ("Tỷ lệ điểm danh theo ngày (%)", "Check-in compliance by day (%)"),
+    "alerts_chart": ("Số cảnh báo theo ngày và loại", "Alerts by day and kind"),
+    "export_csv": ("Tải CSV", "Download CSV"),
+    "total": ("Tổng", "Total"),
+    "no_data": ("Không có dữ liệu", "No data"),
+}
+
+#: Enum values shown to people.
+LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "alert_kind": {
+        "missed_checkin": ("Không điểm danh", "Missed check-in"),
+        "failed_verification": ("Xác thực khuôn mặt thất bại", "Face verification failed"),
+        "outside_home": ("Ở ngoài nơi cách ly", "Outside home"),
+        "severe_symptoms": ("Dấu hiệu chuyển nặng", "Severe signs"),
+        "high_risk": ("Nhóm nguy cơ cao", "High-risk group"),
+        "non_reporting": ("Không khai báo y tế", "Not reporting"),
+    },
+    "alert_state": {
+        "open": ("Chưa tiếp nhận", "Open"),
+        "acknowledged": ("Đã tiếp nhận", "Acknowledged"),
+        "resolved": ("Đã xử lý xong", "Resolved"),
+    },
+    "level": {
+        "0": ("Phường/xã", "Ward"),
+        "1": ("Quận/huyện", "District"),
+        "2": ("Thành phố/tỉnh", "City"),
+    },
+    "risk": {
+        "green": ("Nguy cơ thấp (xanh)", "Low (green)"),
+        "yellow": ("Nguy cơ trung bình (vàng)", "Medium (yellow)"),
+        "orange": ("Nguy cơ cao (cam)", "High (orange)"),
+        "red": ("Nguy cơ rất cao (đỏ)", "Very high (red)"),
+    },
+    "person_status": {
+        "enrolled": ("Đã đăng ký, chưa bắt đầu", "Enrolled, not started"),
+        "active": ("Đang cách ly tại nhà", "In home isolation"),
+        "released": ("Đã kết thúc cách ly", "Released"),
+    },
+    "decision": {
+        "verified": ("Hợp lệ", "Verified"),
+        "review": ("Cần xem xét", "Needs review"),
+        "rejected": ("Bị từ chối", "Rejected"),
+    },
+    "category": {
+        "F0": ("F0 (người mắc COVID-19)", "F0 (confirmed case)"),
+        "F1": ("F1 (người tiếp xúc gần)", "F1 (close contact)"),
+    },
+    "role": {
+        "admin": ("Quản trị viên", "Administrator"),
+        "area_staff": ("Cán bộ khu vực", "Area staff"),
+        "doctor": ("Bác sĩ", "Doctor"),
+    },
+}
+
+
+def current_language() -> str:
+    """The request's language: ``?lang=`` (remembered in the session), else the session's, else
+    ``Accept-Language``, else Vietnamese."""
+    asked = request.args.get("lang")
+    if asked in LANGUAGES:
+        session["lang"] = asked
+        return asked
+    kept = session.get("lang")
+    if kept in LANGUAGES:
+        return kept
+    return request.accept_languages.best_match(LANGUAGES, default="vi") or "vi"
+
+
+def text(key: str, lang: str) -> str:
+    vi, en = TEXTS.get(key, (key, key))
+    return en if lang == "en" else vi
+
+
+def label(group: str, value: object, lang: str) -> str:
+    raw = getattr(value, "value", value)
+    pair = LABELS.get(group, {}).get(str(raw))
+    if pair is None:
+        return str(raw)
+    return pair[1] if lang == "en" else pair[0]
+
+
+def code_message(code: str | None, lang: str) -> tuple[str, str]:
+    """The localised (title, detail) of a stable code from the server's catalogue (which also
+    holds the face library's codes)."""
+    if not code:
+        return "", ""
+    if code not in errors.MESSAGES:
+        return code, ""
+    return errors.message(code, lang)

@@ -1,0 +1,222 @@
+"""Every dashboard route × every role × own / other area: allowed (2xx, 3xx, or 422 when the
+handler ran and refused the form), 404, or — for anonymous callers — a redirect to the login
+page (401 for the script-polled rows). The first test fails when a route has no matrix entry.
+
+"own" objects are ward A's (ward A staff, the district above it, the doctor assigned to the
+person there); "other" objects are ward C's, in another district. Ward B's staff see neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.dashboard.world import ROLES, World, csrf_token, log_in
+
+ALL = ("admin", "ward_a", "district", "doctor", "ward_b")
+MANAGERS = ("admin", "ward_a", "district", "ward_b")
+PUBLIC = "public"
+#: What each role may see: persons, alerts, attempts, images ("object") and areas ("area").
+SEES = {
+    "object": {
+        "admin": {"own", "other"},
+        "ward_a": {"own"},
+        "district": {"own"},
+        "doctor": {"own"},
+        "ward_b": set(),
+    },
+    "area": {
+        "admin": {"own", "other"},
+        "ward_a": {"own"},
+        "district": {"own"},
+        "doctor": set(),
+        "ward_b": set(),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    roles: tuple[str, ...] | str = ALL
+    scope: str | None = None  # "object" / "area": the path names an own or other thing
+    data: dict = field(default_factory=dict)
+    anonymous: str = "login"  # "login" (302 to the login page), "401" or "public"
+    plain_too: bool = False  # an area route also asked without the area (variant None)
+
+
+MATRIX: dict[tuple[str, str], Route] = {
+    ("dashboard.static", "GET"): Route(
+        "/dashboard/static/dashboard.css", PUBLIC, anonymous="public"
+    ),
+    ("dashboard.login", "GET"): Route("/dashboard/login", PUBLIC, anonymous="public"),
+    ("dashboard.login", "POST"): Route(
+        "/dashboard/login", PUBLIC, anonymous="public", data={"username": "nobody", "password": "x"}
+    ),
+    ("dashboard.logout", "POST"): Route("/dashboard/logout", PUBLIC, anonymous="public"),
+    ("dashboard.password", "GET"): Route("/dashboard/password"),
+    ("dashboard.password", "POST"): Route(
+        "/dashboard/password", data={"current": "wrong", "new": "x" * 12, "again": "x" * 12}
+    ),
+    ("dashboard.index", "GET"): Route("/dashboard/"),
+    ("dashboard.alerts", "GET"): Route(
+        "/dashboard/alerts?area={area}", scope="area", plain_too=True
+    ),
+    ("dashboard.alert_rows", "GET"): Route(
+        "/dashboard/alerts/rows?area={area}", scope="area", plain_too=True, anonymous="401"
+    ),
+    ("dashboard.alert_acknowledge", "POST"): Route(
+        "/dashboard/alerts/{alert}/acknowledge", scope="object", data={"note": "matrix"}
+    ),
+    ("dashboard.alert_resolve", "POST"): Route(
+        "/dashboard/alerts/{alert}/resolve", scope="object", data={"note": "matrix"}
+    ),
+    ("dashboard.reviews", "GET"): Route("/dashboard/reviews", MANAGERS),
+    ("dashboard.review", "GET"): Route("/dashboard/reviews/{attempt}", MANAGERS, "object"),
+    ("dashboard.review_decide", "POST"): Route(
+        "/dashboard/reviews/{attempt}",
+        MANAGERS,
+        "object",
+        data={"outcome": "not_same_person", "note": "matrix"},
+    ),
+    ("dashboard.image", "GET"): Route("/dashboard/images/{image}", MANAGERS, "object"),
+    ("dashboard.persons", "GET"): Route("/dashboard/persons?q=a"),
+    ("dashboard.person", "GET"): Route("/dashboard/persons/{person}", scope="object"),
+    ("dashboard.person_isolation", "POST"): Route(
+        "/dashboard/persons/{person}/isolation",
+        MANAGERS,
+        "object",
+        data={"action": "extend", "days": "1"},
+    ),
+    ("dashboard.person_schedule", "POST"): Route(
+        "/dashboard/persons/{person}/schedule", MANAGERS, "object", data={"policy": ""}
+    ),
+    ("dashboard.person_activation", "POST"): Route(
+        "/dashboard/persons/{person}/activation-code", MANAGERS, "object"
+    ),
+    ("dashboard.person_doctor", "POST"): Route(
+        "/dashboard/persons/{person}/doctor", MANAGERS, "object", data={"doctor_id": ""}
+    ),
+    ("dashboard.person_declaration", "POST"): Route(
+        "/dashboard/persons/{person}/declarations", scope="object", data={"spo2": "97"}
+    ),
+    ("dashboard.enrol", "GET"): Route("/dashboard/enrol", MANAGERS),
+    ("dashboard.enrol", "POST"): Route("/dashboard/enrol", MANAGERS, data={"full_name": "X"}),
+    ("dashboard.stats", "GET"): Route(
+        "/dashboard/stats?area={area}", MANAGERS, "area", plain_too=True
+    ),
+    ("dashboard.stats_csv", "GET"): Route(
+        "/dashboard/stats.csv?area={area}", MANAGERS, "area", plain_too=True
+    ),
+}
+# ward B staff are managers of their own ward: they pass the role check and meet the scope
+
+
+def dashboard_rules(app) -> set[tuple[str, str]]:
+    return {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("dashboard.")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+
+
+def test_every_dashboard_route_is_in_the_matrix(app):
+    rules = dashboard_rules(app)
+    missing = rules - set(MATRIX)
+    assert not missing, f"routes without an authorization matrix entry: {sorted(missing)}"
+    stale = set(MATRIX) - rules
+    assert not stale, f"matrix entries for routes that do not exist: {sorted(stale)}"
+
+
+def _url(route: Route, world: World, variant: str | None) -> str:
+    if variant is None:
+        return route.path.split("?")[0]
+    bundle = world.own if variant == "own" else world.other
+    return route.path.format(
+        alert=bundle.alert.id,
+        attempt=bundle.attempt.id,
+        image=bundle.selfie.id,
+        person=bundle.person.id,
+        area=bundle.area.id,
+    )
+
+
+def expected(route: Route, role: str, variant: str | None) -> str:
+    if route.roles == PUBLIC:
+        return "public"
+    if role == "anonymous":
+        return route.anonymous
+    if role not in route.roles:
+        return "404"
+    if variant is None or variant in SEES[route.scope][role]:
+        return "ok"
+    return "404"
+
+
+def outcome(response) -> str:
+    status = response.status_code
+    if status == 302 and "/dashboard/login" in response.headers.get("Location", ""):
+        return "login"
+    if 200 <= status < 400 or status == 422:
+        return "ok"
+    return str(status)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_authorization_matrix(app, world, role):
+    failures = []
+    checked = 0
+    for (endpoint, method), route in sorted(MATRIX.items()):
+        variants = [None] if route.scope is None else ["own", "other"]
+        if route.plain_too:
+            variants.insert(0, None)
+        for variant in variants:
+            client = app.test_client()
+            if role != "anonymous":
+                log_in(client, world.staff[role])
+            url = _url(route, world, variant)
+            if method == "POST":
+                token = csrf_token(client, logged_in=role != "anonymous")
+                response = client.post(url, data={**route.data, "csrf_token": token})
+            else:
+                response = client.get(url)
+            want, got = expected(route, role, variant), outcome(response)
+            if want in ("ok", "public") and route.roles == PUBLIC:
+                want, got = "ok", "ok" if got in ("ok", "login") else got
+            checked += 1
+            if got != want:
+                failures.append(
+                    f"{role:9} {method:4} {endpoint:32} {variant or '-':5} "
+                    f"want {want:5} got {got} ({response.status_code})"
+                )
+    assert checked >= len(MATRIX)
+    assert not failures, "\n" + "\n".join(failures)
+
+
+def test_lists_show_only_what_is_in_scope(app, world):
+    """The list pages (no object in the path) are allowed for everyone, so their content is
+    what must be scoped: ward B's staff see neither person; ward A's staff only their own."""
+    own, other = world.own.person.full_name, world.other.person.full_name
+    seen = {
+        "admin": {own, other},
+        "ward_a": {own},
+        "district": {own},
+        "doctor": {own},
+        "ward_b": set(),
+    }
+    for role, names in seen.items():
+        client = app.test_client()
+        log_in(client, world.staff[role])
+        pages = ["/dashboard/alerts", "/dashboard/alerts/rows", "/dashboard/persons"]
+        if role != "doctor":
+            pages.append("/dashboard/reviews")
+        for page in pages:
+            body = client.get(page).get_data(as_text=True)
+            for name in (own, other):
+                assert (name in body) == (name in names), (role, page, name)
+        if role != "doctor":
+            csv_text = client.get("/dashboard/stats.csv").get_data(as_text=True)
+            assert ("Phường Bến Nghé" in csv_text) == (other in names), role
+            assert ("Phường 1" in csv_text) == (own in names), role
