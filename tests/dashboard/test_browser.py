@@ -144,14 +144,34 @@ class Shots:
 
 
 def wait_for(condition, timeout: float = 10.0, step: float = 0.1):
+    """Poll ``condition`` until it is truthy. An element that goes stale or missing while a page
+    loads or the queue swaps its rows counts as "not yet"."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except (StaleElementReferenceException, NoSuchElementException):
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(step)
+
+
+def retry_stale(action, attempts: int = 10):
+    """Run ``action``; the queue swaps its rows every few seconds, so an element found just before
+    a swap goes stale: find it again. (Once a row's actions are open the page stops swapping.)"""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(attempts - 1):
+        try:
+            return action()
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return action()
 
 
 def test_dashboard_in_a_real_browser(served, browser, tmp_path):
@@ -197,13 +217,14 @@ def test_dashboard_in_a_real_browser(served, browser, tmp_path):
     new_row = f"alert-{new_alert.id}"
     wait_for(lambda: browser.find_elements(By.ID, new_row), timeout=15)
     assert browser.execute_script("return window.__noReload") == 1  # rows swapped in place
-    rows = browser.find_elements(By.CSS_SELECTOR, "#alert-rows tr")
-    assert rows[0].get_attribute("id") == new_row  # severity 4 sorts first
+    first = retry_stale(lambda: browser.find_elements(By.CSS_SELECTOR, "#alert-rows tr")[0]
+                        .get_attribute("id"))
+    assert first == new_row  # severity 4 sorts first
     shots.take("alert-queue")
 
     # 3. acknowledge the failed-verification alert with a note
-    row = find(By.ID, row_id)
-    row.find_element(By.TAG_NAME, "summary").click()
+    retry_stale(lambda: find(By.ID, row_id).find_element(By.TAG_NAME, "summary").click())
+    row = find(By.ID, row_id)  # details open: the queue no longer swaps rows
     row.find_element(By.CSS_SELECTOR, "form input[name=note]").send_keys(
         "Đã gọi điện, chờ xác minh"
     )
