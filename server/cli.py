@@ -177,8 +177,11 @@ def _register_plugins() -> None:
     from scheduler.cli import scheduler_status_command
     from server.notify.cli import outbox_command
     from server.people.cli import enrol_command
+    from verification.cli import calibrate_command, verify_command
 
     main.add_command(enrol_command)
+    main.add_command(verify_command, "verify")
+    main.add_command(calibrate_command, "calibrate")
     main.add_command(outbox_command, "outbox")
     main.add_command(scheduler_status_command, "scheduler-status")
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from sqlalchemy import func, select
 
-from server import audit
 from server.api.serialize import iso, person_admin
 from server.auth import current_staff, issue_staff_token, staff_required
-from server.enums import ImageKind, StaffRole
+from server.enums import StaffRole
 from server.errors import ApiError
 from server.faces import get_verifier, server_fault
 from server.limits import per_ip
 from server.people import enrolment
+from server.people.flows import enrol_person
 from server.people.models import Device, FaceTemplate, Person
 from server.people.schemas import PersonCreate, StaffLogin
 from server.people.scope import area_in_scope, person_in_scope
@@ -102,13 +102,17 @@ def create_person():
             422,
             extra={"errors": [{"field": "ward_code", "message": "unknown ward"}]},
         )
-    now = ctx().clock.now()
-    person = enrolment.create_person(session=s, data=body, now=now, actor_id=staff.id, ward=ward)
-    issued = enrolment.issue_activation_code(
-        session=s, person=person, now=now, actor_id=staff.id, server_url=ctx().settings.public_url
+    person, issued = enrol_person(
+        session=s,
+        settings=ctx().settings,
+        data=body,
+        ward=ward,
+        photos=[],
+        now=ctx().clock.now(),
+        actor_kind="staff",
+        actor_id=staff.id,
+        ip=request.remote_addr,
     )
-    _flag_high_risk(person)
-    _replan(person)
     s.commit()
     return _person_response(person, 201, activation=_code_json(issued))
 
@@ -149,35 +153,18 @@ def add_enrolment_photo(person_id: int):
             raise ApiError("service_unavailable", 503, headers={"Retry-After": "60"}) from exc
         status = {"image_too_large": 413, "unsupported_format": 415}.get(exc.code, 422)
         raise ApiError(exc.code, status, extra={"measurements": _measurements(exc)}) from exc
-    image = enrolment.store_image(
+    row = enrolment.add_enrolment_photo(
         session=s,
+        settings=settings,
         store=image_store(settings),
         person=person,
-        kind=ImageKind.enrolment,
+        template=template,
         data=data,
         content_type=photo.mimetype,
         now=now,
-    )
-    enrolment.keep_perceptual_hashes(image, template)
-    row = enrolment.add_template(
-        session=s,
-        settings=settings,
-        person=person,
-        template=template,
-        source="enrolment",
-        image=image,
-        now=now,
-    )
-    audit.record(
-        session=s,
         actor_kind="staff",
         actor_id=current_staff().id,
-        action="enrolment_photo.add",
-        target_kind="person",
-        target_id=person.id,
-        area_id=person.ward_id,
-        at=now,
-        details={"template_id": row.id},
+        ip=request.remote_addr,
     )
     s.commit()
     return jsonify(
@@ -222,33 +209,6 @@ def _measurements(exc) -> dict:
     from server.checkins.service import _plain
 
     return _plain(getattr(exc, "details", {}) or {})
-
-
-def _flag_high_risk(person: Person) -> None:
-    """The high-risk group is flagged at enrolment (and re-checked on every declaration)."""
-    from server.declarations.risk import load_rules
-    from server.declarations.service import person_zone, refresh_high_risk
-
-    s = db_session()
-    settings = ctx().settings
-    refresh_high_risk(
-        session=s,
-        person=person,
-        now=ctx().clock.now(),
-        zone=person_zone(session=s, person=person, settings=settings),
-        rules=load_rules(settings.risk_rules_file),
-    )
-
-
-def _replan(person: Person) -> None:
-    """Plan the new person's prompts now when the scheduler's planning exists."""
-    try:
-        from server.schedule.planning import replan_person
-    except ImportError:
-        return
-    replan_person(
-        session=db_session(), person=person, now=ctx().clock.now(), settings=ctx().settings
-    )
 
 
 __all__ = ["bp", "get_staff_by_username"]

@@ -219,7 +219,10 @@ def judge(
         if challenge and result.decision == "match":
             live = verifier.check_liveness(templates, challenge, upload.frames)
             if live.decision != "match":
+                # The face matched but the motion was not seen: a human looks (our liveness
+                # check is offline and landmark-based; it must never alone fail a person).
                 verdict = _verdict_of(live)
+                verdict.decision = AttemptDecision.review
                 verdict.result = result  # keep the selfie's own hashes
                 return verdict
     except VerificationError as exc:

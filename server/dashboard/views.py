@@ -1027,61 +1027,12 @@ def _enrol_photos(photos, photo_errors: list) -> list[tuple[Any, bytes, str]]:
 
 
 def _create_enrolled(data, ward: Area, templates):
-    from server.declarations.risk import load_rules
-    from server.declarations.service import person_zone, refresh_high_risk
-    from server.enums import ImageKind
-    from server.people import enrolment
-    from server.storage import image_store
+    from server.people.flows import enrol_person
 
-    s = db_session()
-    settings = ctx().settings
-    now = _now()
-    person = enrolment.create_person(session=s, data=data, now=now, actor_id=g.staff.id, ward=ward)
-    for template, raw, mimetype in templates:
-        image = enrolment.store_image(
-            session=s,
-            store=image_store(settings),
-            person=person,
-            kind=ImageKind.enrolment,
-            data=raw,
-            content_type=mimetype,
-            now=now,
-        )
-        image.phash = getattr(template, "image_phash", "") or None
-        image.face_phash = getattr(template, "face_phash", "") or None
-        row = enrolment.add_template(
-            session=s,
-            settings=settings,
-            person=person,
-            template=template,
-            source="enrolment",
-            image=image,
-            now=now,
-        )
-        audit.record(
-            session=s,
-            actor_kind="staff",
-            actor_id=g.staff.id,
-            ip=_ip(),
-            at=now,
-            action="enrolment_photo.add",
-            target_kind="person",
-            target_id=person.id,
-            area_id=person.ward_id,
-            details={"template_id": row.id},
-        )
-    issued = enrolment.issue_activation_code(
-        session=s, person=person, now=now, actor_id=g.staff.id, server_url=settings.public_url
+    return enrol_person(
+        session=db_session(), settings=ctx().settings, data=data, ward=ward, now=_now(),
+        photos=list(templates), actor_kind="staff", actor_id=g.staff.id, ip=_ip(),
     )
-    refresh_high_risk(
-        session=s,
-        person=person,
-        now=now,
-        rules=load_rules(settings.risk_rules_file),
-        zone=person_zone(session=s, person=person, settings=settings),
-    )
-    _replan(person)
-    return person, issued
 
 
 # --- statistics ---------------------------------------------------------------------------

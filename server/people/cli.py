@@ -57,15 +57,13 @@ def enrol_command(
 
     Exits 1 (with the reason) when a photo is refused; the person is then not created.
     """
-    from server import audit
     from server.cli import _settings  # the same settings handling as every command
     from server.db import make_engine, make_session_factory, session_scope
-    from server.enums import ImageKind
     from server.faces import get_verifier
     from server.people import enrolment
+    from server.people.flows import enrol_person
     from server.people.schemas import PersonCreate
     from server.people.service import get_area_by_code
-    from server.storage import image_store
     from verification import VerificationError
 
     settings = _settings()
@@ -107,46 +105,16 @@ def enrol_command(
         ward = get_area_by_code(session=s, code=data.ward_code)
         if ward is None:
             raise click.ClickException(f"no ward with code {data.ward_code!r}")
-        person = enrolment.create_person(session=s, data=data, now=now, actor_id=None, ward=ward)
-        for path, template in templates:
-            image = enrolment.store_image(
-                session=s,
-                store=image_store(settings),
-                person=person,
-                kind=ImageKind.enrolment,
-                data=path.read_bytes(),
-                content_type="image/jpeg",
-                now=now,
-            )
-            enrolment.keep_perceptual_hashes(image, template)
-            enrolment.add_template(
-                session=s,
-                settings=settings,
-                person=person,
-                template=template,
-                source="enrolment",
-                image=image,
-                now=now,
-            )
-        issued = enrolment.issue_activation_code(
-            session=s, person=person, now=now, actor_id=None, server_url=settings.public_url
-        )
-        audit.record(
+        person, issued = enrol_person(
             session=s,
+            settings=settings,
+            data=data,
+            ward=ward,
+            now=now,
             actor_kind="cli",
-            action="person.enrol_cli",
-            target_kind="person",
-            target_id=person.id,
-            area_id=ward.id,
-            at=now,
-            details={"photos": len(templates)},
+            actor_id=None,
+            photos=[(template, path.read_bytes(), "image/jpeg") for path, template in templates],
         )
-        try:
-            from server.schedule.planning import replan_person
-        except ImportError:  # pragma: no cover - planning ships with the scheduler
-            replan_person = None
-        if replan_person is not None:
-            replan_person(session=s, person=person, now=now)
         result = {
             "person_id": person.id,
             "activation_code": issued.code,

@@ -37,7 +37,13 @@ class IssuedCode:
 
 
 def create_person(
-    *, session: Session, data: PersonCreate, now: datetime, actor_id: int | None, ward: Area
+    *,
+    session: Session,
+    data: PersonCreate,
+    now: datetime,
+    actor_id: int | None,
+    ward: Area,
+    actor_kind: str = "staff",
 ) -> Person:
     """Insert the person (status ``active`` once isolation has started, else ``enrolled``)."""
     if ward.kind is not AreaKind.ward:
@@ -74,7 +80,7 @@ def create_person(
         raise ApiError("person_exists", 409) from exc
     audit.record(
         session=session,
-        actor_kind="staff",
+        actor_kind=actor_kind,
         actor_id=actor_id,
         action="person.create",
         target_kind="person",
@@ -116,6 +122,34 @@ def keep_perceptual_hashes(image: StoredImage, source: Any) -> None:
     photo or a Result of a selfie) onto the stored image row, for later replay checks."""
     image.phash = getattr(source, "image_phash", None) or getattr(source, "phash", None) or None
     image.face_phash = getattr(source, "face_phash", None) or None
+
+
+def add_enrolment_photo(
+    *,
+    session: Session,
+    settings: Settings,
+    store: ImageStore,
+    person: Person,
+    template: Any,
+    data: bytes,
+    content_type: str | None,
+    now: datetime,
+    actor_kind: str,
+    actor_id: int | None,
+    ip: str | None = None,
+) -> FaceTemplate:
+    """Keep an enrolment photo that passed the strict quality gate (``template`` is what
+    ``Verifier.enrol`` made of ``data``): the encrypted image with its hashes, the encrypted
+    template, and an audit event. The caller checks scope and the photo limit, and commits."""
+    image = store_image(session=session, store=store, person=person, kind=ImageKind.enrolment,
+                        data=data, content_type=content_type, now=now)
+    keep_perceptual_hashes(image, template)
+    row = add_template(session=session, settings=settings, person=person, template=template,
+                       source="enrolment", image=image, now=now)
+    audit.record(session=session, actor_kind=actor_kind, actor_id=actor_id, ip=ip, at=now,
+                 action="enrolment_photo.add", target_kind="person", target_id=person.id,
+                 area_id=person.ward_id, details={"template_id": row.id})
+    return row
 
 
 def enrolment_photo_count(*, session: Session, person: Person) -> int:
