@@ -27,6 +27,7 @@ from server.alerts.non_reporting import raise_non_reporting
 from server.checkins import lifecycle as prompts
 from server.clock import Clock
 from server.config import Settings
+from server.declarations.reminders import send_declaration_reminders
 from server.notify.delivery import deliver_notifications
 from server.people import lifecycle as people
 from server.schedule.planning import plan_batch
@@ -141,6 +142,21 @@ def non_reporting(*, session: Session, clock: Clock, settings: Settings) -> int:
     )  # fmt: skip
 
 
+def declaration_reminders(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Remind people who have not declared today, at their policy's reminder time."""
+    now, limit = clock.now(), settings.scheduler_batch_size
+    resolver = resolver_for(session=session, settings=settings)
+    total, cursor = 0, 0
+    while True:
+        sent, cursor = send_declaration_reminders(
+            session=session, now=now, resolver=resolver, after_id=cursor, limit=limit
+        )
+        session.commit()
+        total += sent
+        if cursor == 0:
+            return total
+
+
 def purge_biometrics(*, session: Session, clock: Clock, settings: Settings) -> int:
     """Delete photos, selfies and face templates ``retention_days`` after release."""
     now = clock.now()
@@ -173,6 +189,7 @@ SWEEPS: list[Job] = [
     Job("remind_due", remind_due),
     Job("escalate_alerts", escalate_alerts),
     Job("non_reporting", non_reporting, every_s=300),
+    Job("declaration_reminders", declaration_reminders, every_s=300),
     Job("purge_biometrics", purge_biometrics, every_s=3600),
     Job("deliver_notifications", deliver_notifications),
 ]

@@ -1,0 +1,90 @@
+"""The daily health-declaration reminder (nhắc khai báo y tế), part of the schedule policy:
+at the policy's ``declaration_reminder_at`` (person's local time, never in quiet hours), a person
+who has not declared yet that local day gets one push, once a day."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.declarations.models import Declaration
+from server.enums import PersonStatus
+from server.notify.models import Notification
+from server.notify.routing import notify_person
+from server.people.models import Person
+from server.schedule.policy import PolicyResolver
+
+KEY_PREFIX = "declaration_reminder"
+
+
+def reminder_key(person_id: int, day: str) -> str:
+    return f"{KEY_PREFIX}:{person_id}:{day}"
+
+
+def send_declaration_reminders(
+    *, session: Session, now: datetime, resolver: PolicyResolver, after_id: int, limit: int
+) -> tuple[int, int]:
+    """One page of up to ``limit`` monitored people with ids above ``after_id``; returns
+    ``(reminders enqueued, last id seen)`` (last id 0 when the page was the last).
+
+    1. Load the page, then in two queries the declarations of the last 48 h and today's
+       reminders already enqueued for those people.
+    2. For each person whose local time is past the reminder time and who has neither declared
+       since local midnight nor been reminded today, enqueue the reminder (idempotent key per
+       person and local day, so a second scheduler or a rerun never sends it twice)."""
+    people = session.scalars(
+        select(Person)
+        .where(
+            Person.id > after_id,
+            Person.status == PersonStatus.active,
+            Person.isolation_start <= now,
+            Person.isolation_end > now,
+        )
+        .order_by(Person.id)
+        .limit(limit)
+    ).all()
+    if not people:
+        return 0, 0
+    ids = [p.id for p in people]
+    last_declared: dict[int, datetime] = {}
+    for pid, at in session.execute(
+        select(Declaration.person_id, Declaration.measured_at).where(
+            Declaration.person_id.in_(ids), Declaration.measured_at >= now - timedelta(hours=48)
+        )
+    ):
+        last_declared[pid] = max(at, last_declared.get(pid, at))
+    reminded = set(
+        session.scalars(
+            select(Notification.idempotency_key).where(
+                Notification.person_id.in_(ids),
+                Notification.created_at >= now - timedelta(hours=48),
+                Notification.idempotency_key.startswith(KEY_PREFIX + ":"),
+            )
+        )
+    )
+    sent = 0
+    for person in people:
+        policy = resolver.policy(ward_id=person.ward_id, person_overrides=person.schedule_policy)
+        zone = resolver.zone(ward_id=person.ward_id, person_zone=person.timezone)
+        local = now.astimezone(zone)
+        if local.time() < policy.declaration_reminder_at:
+            continue
+        midnight = datetime.combine(local.date(), time(0), tzinfo=zone)
+        declared = last_declared.get(person.id)
+        if declared is not None and declared >= midnight:
+            continue
+        key = reminder_key(person.id, local.date().isoformat())
+        if any(k.startswith(key + ":") for k in reminded):
+            continue
+        notify_person(
+            session=session,
+            person=person,
+            kind="declaration_reminder",
+            payload={"day": local.date().isoformat()},
+            now=now,
+            idempotency_key=key,
+        )
+        sent += 1
+    return sent, (ids[-1] if len(people) == limit else 0)
