@@ -195,10 +195,11 @@ def submit_checkin():
     s.commit()
     # 2. judge
     verifier = get_verifier()
+    templates = load_templates(session=s, settings=settings, person=person)
     started = time.perf_counter()
     verdict = checkins.judge(
         verifier=verifier,
-        templates=load_templates(session=s, settings=settings, person=person),
+        templates=templates,
         upload=upload,
         challenge=prompt.challenge,
         hashes=checkins.previous_hashes(session=s, person=person),
@@ -213,11 +214,10 @@ def submit_checkin():
         prompt=prompt,
         attempt=attempt,
         verdict=verdict,
+        templates=templates,
         now=now,
     )
     s.commit()
-    s.refresh(attempt)
-    s.refresh(prompt)
     CHECKINS.labels(
         attempt.decision.value if attempt.decision else "undecided", attempt.code or ""
     ).inc()

@@ -64,8 +64,12 @@ def open_due(*, session: Session, now: datetime, limit: int) -> int:
     moved = bulk.claim(
         session,
         _P,
-        where=[_P.state == PromptState.planned, _P.opens_at <= now, _P.due_at > now,
-               _promptable_person()],  # fmt: skip
+        where=[
+            _P.state == PromptState.planned,
+            _P.opens_at <= now,
+            _P.due_at > now,
+            _promptable_person(),
+        ],  # fmt: skip
         values={"state": PromptState.open, "opened_at": now},
         returning=[_P.id, _P.person_id, _P.due_at],
         limit=limit,
@@ -85,8 +89,12 @@ def remind_due(*, session: Session, now: datetime, limit: int) -> int:
     moved = bulk.claim(
         session,
         _P,
-        where=[_P.state == PromptState.open, _P.reminded_at.is_(None), _P.remind_at <= now,
-               _P.due_at > now],  # fmt: skip
+        where=[
+            _P.state == PromptState.open,
+            _P.reminded_at.is_(None),
+            _P.remind_at <= now,
+            _P.due_at > now,
+        ],  # fmt: skip
         values={"reminded_at": now},
         returning=[_P.id, _P.person_id, _P.due_at],
         limit=limit,

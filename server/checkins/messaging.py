@@ -96,7 +96,7 @@ def send_to_persons(*, session: Session, messages: Sequence[PersonMessage], now:
 
 
 def prompt_opened(prompt_id: int, person_id: int, due_at: datetime) -> PersonMessage:
-    """"Check in now" (Đến giờ điểm danh), once per prompt."""
+    """ "Check in now" (Đến giờ điểm danh), once per prompt."""
     return PersonMessage(
         person_id, "checkin_prompt", {"prompt_id": prompt_id, "due_at": due_at},
         f"prompt:{prompt_id}:open",
@@ -104,7 +104,7 @@ def prompt_opened(prompt_id: int, person_id: int, due_at: datetime) -> PersonMes
 
 
 def prompt_reminder(prompt_id: int, person_id: int, due_at: datetime) -> PersonMessage:
-    """"You have not checked in yet" (Nhắc điểm danh), once per prompt."""
+    """ "You have not checked in yet" (Nhắc điểm danh), once per prompt."""
     return PersonMessage(
         person_id, "checkin_reminder", {"prompt_id": prompt_id, "due_at": due_at},
         f"prompt:{prompt_id}:remind",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.db import Base, utcnow
 from server.enums import AttemptDecision, PromptKind, PromptState, db_enum
+
+if TYPE_CHECKING:
+    from server.people.models import StoredImage
 
 
 class CheckinPrompt(Base):
@@ -77,3 +80,5 @@ class CheckinAttempt(Base):
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     reviewed_at: Mapped[datetime | None]
     review_note: Mapped[str | None] = mapped_column(String(2000))
+
+    image: Mapped[StoredImage | None] = relationship()

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server import audit
 from server.alerts.service import raise_alert
@@ -31,7 +32,6 @@ from server.geo import haversine_m, outside_geofence
 from server.people.enrolment import (
     add_template,
     keep_perceptual_hashes,
-    load_templates,
     store_image,
 )
 from server.people.models import Device, FaceTemplate, Person, StoredImage
@@ -139,6 +139,7 @@ def record_upload(
     )
     distance = haversine_m(upload.latitude, upload.longitude, person.home_lat, person.home_lon)
     attempt = CheckinAttempt(
+        image=image,
         prompt_id=prompt.id,
         person_id=person.id,
         device_id=device.id,
@@ -260,6 +261,7 @@ def apply_verdict(
     prompt: CheckinPrompt,
     attempt: CheckinAttempt,
     verdict: Verdict,
+    templates: list[Any],
     now: datetime,
 ) -> bool:
     """Step 3: write the verdict and move the prompt. Returns False when another request had
@@ -273,33 +275,36 @@ def apply_verdict(
     4. ``verified`` and ``review`` complete the prompt: a doubtful match goes to a human, never
        straight to a penalty.
     """
-    if verdict.decision is not AttemptDecision.rejected or verdict.code in COUNTED_CODES:
-        away = attempt.distance_from_home_m is not None and outside_geofence(
+    if (
+        verdict.decision is not AttemptDecision.rejected
+        and attempt.distance_from_home_m is not None
+        and outside_geofence(
             distance_m=attempt.distance_from_home_m,
             radius_m=person.geofence_radius_m,
             accuracy_m=attempt.accuracy_m or 0.0,
         )
-        if away and verdict.decision is not AttemptDecision.rejected:
-            verdict.details["face_decision"] = verdict.decision.value
-            verdict.decision, verdict.code = AttemptDecision.rejected, "outside_home"
+    ):
+        verdict.details["face_decision"] = verdict.decision.value
+        verdict.decision, verdict.code = AttemptDecision.rejected, "outside_home"
     counted = verdict.decision is AttemptDecision.rejected and verdict.code in COUNTED_CODES
+    decided = {
+        "decision": verdict.decision,
+        "code": verdict.code,
+        "score": verdict.score,
+        "details": {**verdict.details, "counted": counted},
+    }
     won = session.execute(
         update(CheckinAttempt)
         .where(CheckinAttempt.id == attempt.id, CheckinAttempt.decision.is_(None))
-        .values(
-            decision=verdict.decision,
-            code=verdict.code,
-            score=verdict.score,
-            details={**verdict.details, "counted": counted},
-        )
+        .values(**decided)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if won != 1:
         return False
-    session.refresh(attempt)
-    if verdict.result is not None and attempt.image_id:
-        image = session.get(StoredImage, attempt.image_id)
-        if image is not None:
-            keep_perceptual_hashes(image, verdict.result)
+    for key, value in decided.items():  # what the row now holds, without another SELECT
+        set_committed_value(attempt, key, value)
+    if verdict.result is not None and attempt.image is not None:
+        keep_perceptual_hashes(attempt.image, verdict.result)
 
     if verdict.code == "outside_home":
         raise_alert(
@@ -324,6 +329,7 @@ def apply_verdict(
         )
         if verdict.decision is AttemptDecision.verified and verdict.result is not None:
             _maybe_learn_template(
+                templates=templates,
                 session=session,
                 settings=settings,
                 verifier=verifier,
@@ -333,13 +339,14 @@ def apply_verdict(
                 now=now,
             )
     elif counted:
-        session.execute(
+        used = session.execute(
             update(CheckinPrompt)
             .where(CheckinPrompt.id == prompt.id)
             .values(attempts_used=CheckinPrompt.attempts_used + 1)
-        )
-        session.refresh(prompt)
-        if attempts_left(prompt) == 0:
+            .returning(CheckinPrompt.attempts_used)
+            .execution_options(synchronize_session=False)
+        ).scalar_one()
+        if used >= prompt.max_attempts:
             moved = session.execute(
                 update(CheckinPrompt)
                 .where(
@@ -359,7 +366,7 @@ def apply_verdict(
                     attempt_id=attempt.id,
                     details={"last_code": verdict.code},
                 )
-    session.refresh(prompt)
+    session.refresh(prompt)  # the truth after concurrent uploads, for the answer
     audit.record(
         session=session,
         actor_kind="device",
@@ -376,6 +383,7 @@ def apply_verdict(
 
 def _maybe_learn_template(
     *,
+    templates: list[Any],
     session: Session,
     settings: Settings,
     verifier: Any,
@@ -387,10 +395,9 @@ def _maybe_learn_template(
     """Keep a confident, good-quality selfie as an extra template (measured to raise genuine
     acceptance without raising false matches: docs/verification.md). At most
     ``max_templates`` per person; the oldest learned one makes room, enrolment photos stay."""
-    existing = load_templates(session=session, settings=settings, person=person)
-    if not verifier.should_add_template(result, existing):
+    if not verifier.should_add_template(result, templates):
         return
-    if len(existing) >= verifier.settings.max_templates:
+    if len(templates) >= verifier.settings.max_templates:
         oldest_learned = session.scalar(
             select(FaceTemplate)
             .where(FaceTemplate.person_id == person.id, FaceTemplate.source != "enrolment")
@@ -400,14 +407,13 @@ def _maybe_learn_template(
         if oldest_learned is None:
             return  # only enrolment templates, and they always stay
         session.delete(oldest_learned)
-    image = session.get(StoredImage, attempt.image_id) if attempt.image_id else None
     add_template(
         session=session,
         settings=settings,
         person=person,
         template=result.candidate,
         source="checkin",
-        image=image,
+        image=attempt.image,
         now=now,
     )
 
