@@ -172,6 +172,17 @@ def purge_biometrics(*, session: Session, clock: Clock, settings: Settings) -> i
     )  # fmt: skip
 
 
+#: An image file this old without a row will never get one (no request lives this long).
+ORPHAN_GRACE = timedelta(hours=1)
+
+
+def purge_orphan_files(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Delete image files a crashed upload left without a row (server/storage.py)."""
+    return people.purge_orphan_files(
+        session=session, data_dir=settings.data_dir, now=clock.now(), grace=ORPHAN_GRACE
+    )
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -191,5 +202,6 @@ SWEEPS: list[Job] = [
     Job("non_reporting", non_reporting, every_s=300),
     Job("declaration_reminders", declaration_reminders, every_s=300),
     Job("purge_biometrics", purge_biometrics, every_s=3600),
+    Job("purge_orphan_files", purge_orphan_files, every_s=3600),
     Job("deliver_notifications", deliver_notifications),
 ]

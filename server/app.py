@@ -45,6 +45,13 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
+    if settings.proxy_hops:
+        # Behind nginx/a load balancer the peer is the proxy: without this every phone would
+        # share the proxy's address, and per-IP limits (activation: 5/minute) would be global.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     observability.configure_logging(settings.log_level, settings.log_format)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     public_url: str = Field(
         "http://127.0.0.1:8000", description="Base URL phones use; put in activation QR codes"
     )
+    proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Reverse proxies in front of the app that set X-Forwarded-For/-Proto; the "
+        "client address (rate limits, audit) is taken from them. 0: the peer address",
+    )
     ratelimit_storage_url: str = Field(
         "memory://",
         description="Rate-limit counters: memory:// (one process) or redis://host:6379 (shared)",

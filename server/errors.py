@@ -11,6 +11,7 @@ import contextlib
 from typing import Any
 
 from flask import Flask, Response, json, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -269,6 +270,18 @@ def init_app(app: Flask) -> None:
         if status == 429 and getattr(error, "retry_after", None):
             headers["Retry-After"] = str(error.retry_after)  # type: ignore[attr-defined]
         return problem(code, status, headers=headers)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError) -> Response:
+        # The database is restarting, failing over or unreachable: transient, and not the
+        # client's fault. 503 + Retry-After lets phones resend (with their Idempotency-Key).
+        app.logger.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            type(getattr(error, "orig", None) or error).__name__,
+        )
+        return problem("service_unavailable", 503, headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

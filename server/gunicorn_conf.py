@@ -6,16 +6,26 @@
 Verification is CPU-bound and runs in the request, so one worker per core is the right size;
 a second thread per worker overlaps uploads and database waits with another request's
 verification. Put a buffering reverse proxy (nginx) in front so slow mobile uploads never hold a
-worker. Every value can be overridden with the usual GUNICORN_CMD_ARGS.
+worker, and set ``ISOCHECK_PROXY_HOPS=1`` so the app sees the phones' addresses. Every value can
+be overridden with the usual GUNICORN_CMD_ARGS. docs/deploy.md has the whole picture.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import tempfile
+
+
+def _cpus() -> int:
+    """Cores this process may use (a container's CPU set, not the host's core count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
 
 bind = os.environ.get("ISOCHECK_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("ISOCHECK_WORKERS", multiprocessing.cpu_count()))
+workers = int(os.environ.get("ISOCHECK_WORKERS", _cpus()))
 worker_class = "gthread"
 threads = int(os.environ.get("ISOCHECK_THREADS", 2))
 #: A check-in is answered in well under a second; anything near this is stuck.
@@ -31,6 +41,13 @@ limit_request_fields = 60
 forwarded_allow_ips = os.environ.get("ISOCHECK_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+
+#: Prometheus multiprocess mode: every worker writes its samples to files in this directory and
+#: /metrics sums them. Set here (before any worker imports prometheus_client), not in the image,
+#: so one-process commands (`isocheck scheduler`, `db upgrade`) are not affected.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "isocheck-metrics")
+)
 
 
 def on_starting(server) -> None:

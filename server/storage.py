@@ -1,14 +1,18 @@
 """Encrypted image files under ``<data_dir>/media``.
 
 Files are written to a temporary name and renamed, so a crash never leaves a half-written image
-under a key the database knows. Object storage (S3-compatible) would implement the same three
-functions for a multi-host deployment.
+under a key the database knows. The file is written before the row that names it is committed,
+so a crash (or a failed commit) between the two can leave a file no row names: the hourly
+``purge_orphan_files`` sweep deletes those (:meth:`ImageStore.entries` lists them). Object
+storage (S3-compatible) would implement the same three functions (and a listing) for a
+multi-host deployment.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 from server import crypto
@@ -50,6 +54,22 @@ class ImageStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
+
+    def entries(self) -> Iterator[tuple[str, float, Path]]:
+        """Every file under the root as (key, modification time, path); a crashed write's
+        temporary file appears with its ``.tmp`` name as the key (never a valid key)."""
+        if not self.root.is_dir():
+            return
+        for shard in os.scandir(self.root):
+            if not shard.is_dir(follow_symlinks=False) or len(shard.name) != 2:
+                continue
+            for entry in os.scandir(shard.path):
+                if entry.is_file(follow_symlinks=False):
+                    try:
+                        mtime = entry.stat(follow_symlinks=False).st_mtime
+                    except FileNotFoundError:  # deleted meanwhile
+                        continue
+                    yield entry.name, mtime, Path(entry.path)
 
 
 def image_store(settings) -> ImageStore:

@@ -34,7 +34,10 @@ def json_body(model: type[M]) -> M:
     """Validate the request's JSON body against ``model``; 415/400/422 problems otherwise."""
     if not request.is_json:
         raise ApiError("unsupported_media_type", 415)
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the JSON decoder's recursion limit
+        data = None
     if data is None:
         raise ApiError(
             "bad_request", 400, detail={"vi": "JSON không hợp lệ.", "en": "Invalid JSON."}

@@ -6,6 +6,7 @@ A device token sees only its own person; anything else is ``404``.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Annotated
 
 from flask import Blueprint, g, jsonify, request
@@ -31,6 +32,9 @@ bp = Blueprint("mobile", __name__, url_prefix="/api/v1")
 
 #: Challenge frames accepted with one check-in.
 MAX_FRAMES = 8
+#: An attempt still undecided this long after it was recorded lost its worker (a check-in is
+#: judged in well under a second): a retry with its Idempotency-Key judges the stored selfie.
+STALE_UNDECIDED = timedelta(seconds=30)
 
 
 @bp.post("/devices/activate")
@@ -147,9 +151,13 @@ def submit_checkin():
             )
         )
         if earlier is not None:
-            if earlier.decision is None:  # the first upload is still being judged
-                raise ApiError("checkin_in_progress", 409, headers={"Retry-After": "2"})
             prompt = s.get(CheckinPrompt, earlier.prompt_id)
+            if earlier.decision is None:
+                if now - earlier.received_at < STALE_UNDECIDED:  # still being judged
+                    raise ApiError("checkin_in_progress", 409, headers={"Retry-After": "2"})
+                # The worker judging it died (killed, restarted): the selfie was kept, so judge
+                # it now. The compare-and-swap on the attempt keeps this safe against a race.
+                return _judge_and_answer(s, person, prompt, earlier, _stored_upload(earlier), lang)
             return _answer(earlier, prompt, lang, replayed=True)
 
     if not request.mimetype or request.mimetype != "multipart/form-data":
@@ -193,7 +201,28 @@ def submit_checkin():
         now=now,
     )
     s.commit()
-    # 2. judge
+    return _judge_and_answer(s, person, prompt, attempt, upload, lang)
+
+
+def _stored_upload(attempt: CheckinAttempt) -> checkins.Upload:
+    """An undecided attempt's upload as it was kept (challenge frames are not kept: a challenge
+    then goes to review, never to a refusal)."""
+    image = attempt.image
+    return checkins.Upload(
+        image=image_store(ctx().settings).load(image.storage_key),
+        content_type=image.content_type,
+        nonce="",
+        latitude=attempt.latitude,
+        longitude=attempt.longitude,
+        accuracy_m=attempt.accuracy_m or 0.0,
+        captured_at=attempt.captured_at,
+    )
+
+
+def _judge_and_answer(s, person, prompt, attempt, upload, lang: str):
+    """Steps 2 and 3 of a check-in, for a recorded (committed, undecided) attempt."""
+    settings = ctx().settings
+    now = ctx().clock.now()
     verifier = get_verifier()
     templates = load_templates(session=s, settings=settings, person=person)
     started = time.perf_counter()
@@ -206,7 +235,7 @@ def submit_checkin():
     )
     VERIFY_SECONDS.observe(time.perf_counter() - started)
     # 3. decide (compare-and-swap on the attempt)
-    checkins.apply_verdict(
+    won = checkins.apply_verdict(
         session=s,
         settings=settings,
         verifier=verifier,
@@ -218,6 +247,9 @@ def submit_checkin():
         now=now,
     )
     s.commit()
+    if not won:  # another request decided it meanwhile: answer what it decided
+        s.refresh(attempt)
+        return _answer(attempt, s.get(CheckinPrompt, attempt.prompt_id), lang, replayed=True)
     CHECKINS.labels(
         attempt.decision.value if attempt.decision else "undecided", attempt.code or ""
     ).inc()

@@ -175,3 +175,51 @@ def purge_biometrics(
         _audit_rows(moved, action="biometrics.purge", now=now, details=details),
     )
     return len(moved)
+
+
+def purge_orphan_files(
+    *, session: Session, data_dir: Path, now: datetime, grace: timedelta, limit: int = 1000
+) -> int:
+    """Delete image files that no ``stored_images`` row names and that are older than ``grace``.
+
+    An upload's file is written (encrypted) before its row is committed, so a worker killed
+    between the two, or a commit that fails, leaves a file nobody can reach or purge: biometric
+    data outside the retention rule. No transaction lives longer than a request (gunicorn's
+    timeout), so a file older than ``grace`` without a row will never get one. Temporary files
+    of interrupted writes (``*.tmp``) older than ``grace`` go too. Returns files deleted."""
+    from server.storage import ImageStore
+
+    store = ImageStore(data_dir / "media", keys="")
+    cutoff = (now - grace).timestamp()
+    deleted = 0
+    batch: dict[str, Path] = {}
+
+    def flush() -> int:
+        known = set(
+            session.scalars(select(StoredImage.storage_key).where(
+                StoredImage.storage_key.in_(list(batch))
+            ))
+        )  # fmt: skip
+        gone = 0
+        for key, path in batch.items():
+            if key not in known:
+                path.unlink(missing_ok=True)
+                gone += 1
+        batch.clear()
+        return gone
+
+    for key, mtime, path in store.entries():
+        if mtime > cutoff:
+            continue
+        if key.endswith(".tmp"):
+            path.unlink(missing_ok=True)
+            deleted += 1
+            continue
+        batch[key] = path
+        if len(batch) >= limit:
+            deleted += flush()
+    if batch:
+        deleted += flush()
+    if deleted:
+        log.warning("deleted %d orphan image files (written, never committed)", deleted)
+    return deleted
