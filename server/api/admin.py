@@ -206,9 +206,9 @@ def revoke_devices(person_id: int):
 
 
 def _measurements(exc) -> dict:
-    from server.checkins.service import _plain
+    from server.jsonsafe import json_safe
 
-    return _plain(getattr(exc, "details", {}) or {})
+    return json_safe(getattr(exc, "details", {}) or {})
 
 
 __all__ = ["bp", "get_staff_by_username"]

@@ -29,6 +29,7 @@ from server.config import Settings
 from server.enums import AlertKind, AttemptDecision, ImageKind, PromptState
 from server.errors import ApiError
 from server.geo import haversine_m, outside_geofence
+from server.jsonsafe import json_safe
 from server.people.enrolment import (
     add_template,
     keep_perceptual_hashes,
@@ -232,7 +233,7 @@ def judge(
         return Verdict(
             AttemptDecision.rejected,
             exc.code,
-            details=_plain(exc.details),
+            details=json_safe(exc.details),
             bad_image_status=BAD_IMAGE_STATUS.get(exc.code),
         )
     return _verdict_of(result)
@@ -247,7 +248,7 @@ def _verdict_of(result: Any) -> Verdict:
         decision,
         result.code,
         score=_float(getattr(result, "distance", None)),
-        details=_plain(result.to_dict()),
+        details=json_safe(result.to_dict()),
         result=result,
     )
 
@@ -423,19 +424,3 @@ def _float(value: Any) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy (numpy scalars and tuples become plain numbers and lists)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    if isinstance(value, float):
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)

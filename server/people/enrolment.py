@@ -16,6 +16,7 @@ from server import audit, crypto
 from server.config import Settings
 from server.enums import AreaKind, ImageKind, PersonStatus
 from server.errors import ApiError
+from server.jsonsafe import json_safe
 from server.people.models import ActivationCode, Area, Device, FaceTemplate, Person, StoredImage
 from server.people.schemas import PersonCreate
 from server.security import new_token, token_digest
@@ -181,7 +182,7 @@ def add_template(
         data=crypto.encrypt(template.to_bytes(), keys=settings.encryption_key),
         source=source,
         image_id=image.id if image else None,
-        quality=_jsonable(getattr(template, "quality", None)),
+        quality=json_safe(getattr(template, "quality", None)),
         created_at=now,
     )
     session.add(row)
@@ -316,15 +317,3 @@ def revoke_devices(*, session: Session, person: Person, now: datetime, actor_id:
         details={"revoked": count},
     )
     return count
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None:
-        return None
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(value)
-    return value if isinstance(value, dict) else None
