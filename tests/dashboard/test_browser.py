@@ -146,13 +146,13 @@ class Shots:
 def wait_for(condition, timeout: float = 10.0, step: float = 0.1):
     """Poll ``condition`` until it is truthy. An element that goes stale or missing while a page
     loads or the queue swaps its rows counts as "not yet"."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-
     deadline = time.monotonic() + timeout
     while True:
         try:
             value = condition()
-        except (StaleElementReferenceException, NoSuchElementException):
+        except Exception as exc:  # noqa: BLE001 - only the "element went away" kinds are retried
+            if not _gone(exc):
+                raise
             value = None
         if value:
             return value
@@ -164,14 +164,29 @@ def wait_for(condition, timeout: float = 10.0, step: float = 0.1):
 def retry_stale(action, attempts: int = 10):
     """Run ``action``; the queue swaps its rows every few seconds, so an element found just before
     a swap goes stale: find it again. (Once a row's actions are open the page stops swapping.)"""
-    from selenium.common.exceptions import StaleElementReferenceException
-
     for _ in range(attempts - 1):
         try:
             return action()
-        except StaleElementReferenceException:
+        except Exception as exc:  # noqa: BLE001 - only the "element went away" kinds are retried
+            if not _gone(exc):
+                raise
             time.sleep(0.1)
     return action()
+
+
+def _gone(exc: Exception) -> bool:
+    """The element was replaced or the page moved on while we looked at it: Selenium says so as
+    a stale reference, a missing element, or (Chromium's DevTools) a node no longer in the
+    document."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
+
+    if isinstance(exc, StaleElementReferenceException | NoSuchElementException):
+        return True
+    return isinstance(exc, WebDriverException) and "does not belong to the document" in str(exc)
 
 
 def test_dashboard_in_a_real_browser(served, browser, tmp_path):
