@@ -9,7 +9,6 @@ sweep), and :func:`renotify_top` repeats the top level's rows under new keys.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,9 +20,14 @@ from server.alerts.models import Alert
 from server.enums import NotificationState, StaffRole
 from server.notify.messaging import alert_payload
 from server.notify.models import Notification
-from server.notify.routing import DEFAULT_ROUTING, ROUTING_KEY, notify_alert, validate_routing
+from server.notify.routing import (
+    DEFAULT_ROUTING,
+    ROUTING_KEY,
+    alert_recipients,
+    notify_alert,
+    validate_routing,
+)
 from server.notify.routing import _key as fit_key
-from server.notify.routing import _matches as rule_matches
 from server.people.models import Area, Person, StaffUser
 from server.schedule import bulk
 
@@ -139,23 +143,11 @@ def notify_levels(*, session: Session, alerts: Sequence[Alert], now: datetime) -
                 "prompt_id": alert.prompt_id, "created_at": now,
             })  # fmt: skip
 
-        for rule in routing["staff"]:
-            if not rule_matches(rule, alert.kind, level):
-                continue
-            for staff in staff_of(rule["roles"], target, person):
-                for channel in rule["channels"]:
-                    if channel == "fcm" and staff.push_token:
-                        add("fcm", staff.push_token, f"{base}:fcm:s{staff.id}", staff.id)
-                    elif channel == "email" and staff.email:
-                        add("email", staff.email, f"{base}:email:s{staff.id}", staff.id)
-                    elif channel == "log":
-                        add("log", f"staff:{staff.id}", f"{base}:log:s{staff.id}", staff.id)
-        for hook in routing["webhooks"]:
-            if rule_matches(hook, alert.kind, level):
-                digest = hashlib.sha256(hook["url"].encode()).hexdigest()[:12]
-                add("webhook", hook["url"], f"{base}:webhook:{digest}")
-        if not mine:
-            add("log", f"area:{target.id}", f"{base}:log:nobody")
+        for channel, recipient, key, staff_id in alert_recipients(
+            routing=routing, kind=alert.kind, level=level, target=target, base=base,
+            staff_of=lambda roles, target=target, person=person: staff_of(roles, target, person),
+        ):  # fmt: skip
+            add(channel, recipient, key, staff_id)
         rows |= mine
     bulk.insert_ignore_many(
         session, Notification.__table__, list(rows.values()), conflict=("idempotency_key",)

@@ -23,6 +23,7 @@ device, or to ``log`` when there is none.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -154,24 +155,48 @@ def notify_alert(*, session: Session, alert: Alert, now: datetime) -> list[Notif
                 )
             )
 
+    for channel, recipient, key, staff_id in alert_recipients(
+        routing=routing, kind=alert.kind, level=level, target=target, base=base,
+        staff_of=lambda roles: _staff(session=session, roles=roles, target=target, person=person),
+    ):  # fmt: skip
+        add(channel, recipient, key, staff_id)
+    return rows
+
+
+def alert_recipients(
+    *,
+    routing: dict[str, Any],
+    kind: Any,
+    level: int,
+    target: Area,
+    base: str,
+    staff_of: Callable[[list[str]], list[StaffUser]],
+) -> list[tuple[str, str, str, int | None]]:
+    """Who is told about an alert of ``kind`` at ``level``, and on which channel: the one rule
+    both :func:`notify_alert` and the escalation sweep's bulk version follow.
+
+    Returns ``(channel, recipient, idempotency key, staff id)`` rows: per matching staff rule,
+    each staff member ``staff_of(roles)`` names, on each listed channel they can be reached on;
+    each matching webhook; and, when nobody can be told, one ``log`` row saying so."""
+    out: list[tuple[str, str, str, int | None]] = []
     for rule in routing["staff"]:
-        if not _matches(rule, alert.kind, level):
+        if not _matches(rule, kind, level):
             continue
-        for staff in _staff(session=session, roles=rule["roles"], target=target, person=person):
+        for staff in staff_of(rule["roles"]):
             for channel in rule["channels"]:
                 if channel == "fcm" and staff.push_token:
-                    add("fcm", staff.push_token, f"{base}:fcm:s{staff.id}", staff.id)
+                    out.append(("fcm", staff.push_token, f"{base}:fcm:s{staff.id}", staff.id))
                 elif channel == "email" and staff.email:
-                    add("email", staff.email, f"{base}:email:s{staff.id}", staff.id)
+                    out.append(("email", staff.email, f"{base}:email:s{staff.id}", staff.id))
                 elif channel == "log":
-                    add("log", f"staff:{staff.id}", f"{base}:log:s{staff.id}", staff.id)
+                    out.append(("log", f"staff:{staff.id}", f"{base}:log:s{staff.id}", staff.id))
     for hook in routing["webhooks"]:
-        if _matches(hook, alert.kind, level):
+        if _matches(hook, kind, level):
             digest = hashlib.sha256(hook["url"].encode()).hexdigest()[:12]
-            add("webhook", hook["url"], f"{base}:webhook:{digest}")
-    if not rows:
-        add("log", f"area:{target.id}", f"{base}:log:nobody")
-    return rows
+            out.append(("webhook", hook["url"], f"{base}:webhook:{digest}", None))
+    if not out:
+        out.append(("log", f"area:{target.id}", f"{base}:log:nobody", None))
+    return out
 
 
 def _staff(*, session: Session, roles: list[str], target: Area, person: Person) -> list[StaffUser]:
