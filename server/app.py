@@ -83,7 +83,30 @@ def create_app(
     app.register_blueprint(admin_api_bp)
     app.register_blueprint(declarations_bp)
     app.register_blueprint(dashboard_bp)  # its CSRF protection covers this blueprint only
+    _log_pad_state(settings)
     return app
+
+
+def _log_pad_state(settings: Settings) -> None:
+    """Say at start-up whether presentation-attack detection is on (a warning in production when
+    it is not: printed photos and screens then pass on face matching alone)."""
+    import logging
+
+    from server.faces import get_verifier
+
+    status = get_verifier().pad_status()
+    log = logging.getLogger("isocheck.verification")
+    if status["state"] == "on":
+        log.info("presentation-attack detection on (threshold %s)", status["threshold"])
+    else:
+        level = logging.WARNING if settings.is_production else logging.INFO
+        log.log(
+            level,
+            "presentation-attack detection %s: %s; set ISOCHECK_PAD_MODEL_PATH to the "
+            "minifasnetv2se_128.onnx file (docs/verification.md)",
+            status["state"],
+            status["reason"],
+        )
 
 
 def _register_verification_messages() -> None:

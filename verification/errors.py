@@ -38,6 +38,8 @@ ERROR_CODES: tuple[str, ...] = (
     "template_invalid",
     "no_templates",
     "invalid_challenge",
+    # presentation-attack detection (verification.pad), at enrolment: the photo is refused
+    "presentation_suspected",
     # configuration
     "model_invalid",
 )
@@ -49,10 +51,12 @@ RESULT_CODES: tuple[str, ...] = (
     "face_mismatch",
     "replayed_image",
     "liveness_failed",
+    "presentation_suspected",
 )
 
-#: Every stable code, in a fixed order.
-CODES: tuple[str, ...] = ERROR_CODES + RESULT_CODES
+#: Every stable code, in a fixed order (``presentation_suspected`` is both: a refused enrolment
+#: photo, or a check-in decided ``review``).
+CODES: tuple[str, ...] = ERROR_CODES + tuple(c for c in RESULT_CODES if c not in ERROR_CODES)
 
 
 class VerificationError(Exception):

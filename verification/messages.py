@@ -216,6 +216,18 @@ MESSAGES: dict[str, dict[str, Message]] = {
             "This photo repeats one sent before. Take a new photo now.",
         ),
     },
+    "presentation_suspected": {
+        "vi": Message(
+            "Ảnh có thể không phải chụp người thật",
+            "Ảnh giống ảnh chụp lại từ giấy in hoặc màn hình. Hãy tự chụp khuôn mặt của chính "
+            "mình, không chụp ảnh in hay màn hình. Cán bộ trạm y tế sẽ kiểm tra.",
+        ),
+        "en": Message(
+            "Photo may not show a real face",
+            "The photo looks like a picture of a print or a screen. Take the photo of yourself, "
+            "not of a photo or a screen. Health-station staff will check it.",
+        ),
+    },
     "liveness_failed": {
         "vi": Message(
             "Kiểm tra người thật không đạt",

@@ -245,6 +245,26 @@ class VerificationSettings(BaseSettings):
         ">= 8 (faces) and >= 10 (faces-asia)",
     )
 
+    # --- presentation-attack detection (verification/pad.py; bench/pad_fit.py fits these) -------
+    pad_model_path: Path | None = Field(
+        None,
+        description="MiniFASNetV2-SE ONNX file (minifasnetv2se_128.onnx, SHA-256 enforced) that "
+        "a deployment supplies; unset or missing = the PAD stage is `off` (reported, never silent)",
+    )
+    pad_review_below: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="A selfie whose fused P(live) is below this goes to a person "
+        "(`presentation_suspected`), never to an automatic match; an enrolment photo is refused. "
+        "Default: the fitted fusion's threshold (3 % of bona fide photos flagged, measured)",
+    )
+    pad_fusion_path: Path | None = Field(
+        None,
+        description="Another fitted fusion (bench/pad_fit.py --write FILE); default: the "
+        "verification/pad_fusion.json fitted on ../shared/spoof and the photo sets",
+    )
+
 
 def load_settings(**overrides: object) -> VerificationSettings:
     """The environment's settings with ``overrides`` (field name -> value) applied on top."""

@@ -22,6 +22,7 @@ from verification import faces as F
 from verification.errors import VerificationError
 from verification.image import decode_image
 from verification.liveness import Challenge, blink_observed, turn_observed
+from verification.pad import Fusion, PadResult, PresentationAttackDetector, load_pad_model
 from verification.quality import (
     Purpose,
     Quality,
@@ -57,6 +58,7 @@ class FaceAnalysis:
     image_size: tuple[int, int]
     landmarks68: np.ndarray | None
     timings_ms: dict[str, float]
+    pad: PadResult | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +91,7 @@ class Result:
     details: dict[str, Any] = field(default_factory=dict)
     candidate: Template | None = field(default=None, repr=False)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    pad: PadResult | None = None
 
     @property
     def hashes(self) -> list[str]:
@@ -117,6 +120,7 @@ class Result:
             "replay_of": self.replay_of,
             "details": self.details,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "pad": None if self.pad is None else self.pad.to_dict(),
         }
 
 
@@ -137,6 +141,7 @@ class Verifier:
         self._local = threading.local()
         self._dlib: F.DlibModels | None = None
         self._dlib_lock = threading.RLock()
+        self._pad_loaded: tuple[bytes | None, str, str | None, Fusion] | None = None
 
     # --- models --------------------------------------------------------------------------------
     @property
@@ -152,9 +157,37 @@ class Verifier:
         """Read and checksum the model files now (the server calls this at start-up so a damaged
         file stops it before the first request). Returns ``self``."""
         self._opencv()
+        self._pad()
         if self.embedder == "dlib" or self.settings.checkin_min_ear > 0:
             self._dlib_models()
         return self
+
+    def _pad(self) -> PresentationAttackDetector:
+        """This thread's presentation-attack detector (model bytes read and checksummed once;
+        ``off`` / ``model_invalid`` without a usable file — never an exception)."""
+        det = getattr(self._local, "pad", None)
+        if det is None:
+            with self._models_lock:
+                if self._pad_loaded is None:
+                    data, state, reason = load_pad_model(self.settings.pad_model_path)
+                    fusion = Fusion.load(self.settings.pad_fusion_path)
+                    self._pad_loaded = (data, state, reason, fusion)
+            data, state, reason, fusion = self._pad_loaded
+            det = PresentationAttackDetector(
+                data,
+                fusion=fusion,
+                review_below=self.settings.pad_review_below,
+                state=state,  # type: ignore[arg-type]
+                reason=reason,
+            )
+            self._local.pad = det
+        return det
+
+    def pad_status(self) -> dict[str, Any]:
+        """``{"state": on|off|model_invalid, "reason": …, "threshold": …}`` for /readyz, the CLI
+        and the start-up log."""
+        det = self._pad()
+        return {"state": det.state, "reason": det.reason, "threshold": det.review_below}
 
     def _bytes(self, name: str, sha: str, path: Any) -> bytes:
         with self._models_lock:
@@ -198,12 +231,14 @@ class Verifier:
         embedders: Sequence[str] | None = None,
         apply_gate: bool = True,
         need_landmarks68: bool = False,
+        with_pad: bool = True,
     ) -> FaceAnalysis:
         """Decode, detect exactly one usable face, measure and gate its quality, embed it.
 
         ``purpose``: which quality thresholds apply (``enrol`` is stricter). ``embedders``: which
         vectors to compute (default: the deciding one). ``apply_gate=False`` measures without
-        refusing (calibration). Raises :class:`VerificationError` for any unusable input.
+        refusing (calibration). ``with_pad``: run the presentation-attack stage (every check-in
+        and enrolment photo does). Raises :class:`VerificationError` for any unusable input.
         """
         s = self.settings
         embedders = tuple(embedders or (self.embedder,))
@@ -219,6 +254,8 @@ class Verifier:
         found = detector.detect(img.bgr)
         t["detect"] = time.perf_counter()
         face = self._one_face(found)
+        pad = self._pad().assess(img.bgr, face) if with_pad else None
+        t["pad"] = time.perf_counter()
         aligned = sface.align(img.bgr, face)
         thresholds = Thresholds.for_purpose(s, purpose)
         rgb: tuple[np.ndarray, F.Face] | None = None
@@ -256,7 +293,7 @@ class Verifier:
             phash=phash64(img.bgr),
         )
         t["hash"] = time.perf_counter()
-        stages = ["start", "decode", "detect", "quality", "embed", "hash"]
+        stages = ["start", "decode", "detect", "pad", "quality", "embed", "hash"]
         timings = {b: (t[b] - t[a]) * 1000 for a, b in zip(stages, stages[1:], strict=False)}
         timings["total"] = (t["hash"] - t["start"]) * 1000
         return FaceAnalysis(
@@ -268,6 +305,7 @@ class Verifier:
             image_size=img.original_size,
             landmarks68=landmarks68,
             timings_ms=timings,
+            pad=pad,
         )
 
     def _one_face(self, found: list[F.Face]) -> F.Face:
@@ -295,8 +333,16 @@ class Verifier:
     def enrol(self, image_bytes: bytes) -> Template:
         """An ``enrolment`` template from a reference photo, under the stricter enrolment gate.
 
-        Raises :class:`VerificationError` (decoding, detection or quality code)."""
+        Raises :class:`VerificationError` (decoding, detection or quality code, or
+        ``presentation_suspected`` when the photo looks like a print or a screen: staff retake it
+        of the person, not of a picture)."""
         a = self.analyse(image_bytes, purpose="enrol")
+        if a.pad is not None and a.pad.suspected:
+            raise VerificationError(
+                "presentation_suspected",
+                "the enrolment photo looks like a photo of a print or a screen",
+                pad=a.pad.to_dict(),
+            )
         return self._template(a, source="enrolment")
 
     def _template(self, a: FaceAnalysis, *, source: str) -> Template:
@@ -380,7 +426,22 @@ class Verifier:
         if replay is not None:
             decision, code = "mismatch", "replayed_image"
             details = {"replay_of": replay[0], "hamming": replay[1]}
+        decision, code = self._pad_gate(a.pad, decision, code, details)
         return self._result(a, ts, distances, decision, code, details, replay)
+
+    @staticmethod
+    def _pad_gate(
+        pad: PadResult | None, decision: Decision, code: str, details: dict[str, Any]
+    ) -> tuple[Decision, str]:
+        """A likely presentation attack is never ``match``: a face that matched (or was in the
+        review band) goes to a person with ``presentation_suspected``. A face mismatch or a replay
+        keeps its own code (those are decided without PAD). PAD never makes a ``mismatch``."""
+        if pad is not None:
+            details["pad"] = pad.to_dict()
+            if pad.suspected and decision in ("match", "review"):
+                details["face_code"] = code
+                return "review", "presentation_suspected"
+        return decision, code
 
     def _result(
         self,
@@ -411,6 +472,7 @@ class Verifier:
             details=details,
             candidate=self._template(a, source="checkin"),
             timings_ms=a.timings_ms,
+            pad=a.pad,
         )
 
     def should_add_template(
@@ -431,7 +493,11 @@ class Verifier:
         """
         if not self.settings.augment_templates:
             return False
-        if result.candidate is None or result.code in ("replayed_image", "liveness_failed"):
+        if result.candidate is None or result.code in (
+            "replayed_image",
+            "liveness_failed",
+            "presentation_suspected",
+        ):
             return False
         confident = (
             result.decision == "match"
@@ -488,7 +554,12 @@ class Verifier:
         analyses = []
         for i, frame in enumerate(frames):
             try:
-                a = self.analyse(frame, apply_gate=False, need_landmarks68=ch.kind == "blink")
+                a = self.analyse(
+                    frame,
+                    apply_gate=False,
+                    need_landmarks68=ch.kind == "blink",
+                    with_pad=True,
+                )
                 gate(a.quality, loose)
             except VerificationError as exc:
                 exc.details.setdefault("frame", i)
@@ -524,6 +595,9 @@ class Verifier:
         elif replay is not None:
             decision, code = "mismatch", "replayed_image"
             details.update(replay_of=replay[0], hamming=replay[1])
+        pads = [a.pad for a in analyses if a.pad is not None]
+        worst = min(pads, key=lambda p: p.score if p.score is not None else 1.0, default=None)
+        decision, code = self._pad_gate(worst, decision, code, details)
         return self._result(
             analyses[best_frame], ts, per_frame[best_frame], decision, code, details, replay
         )

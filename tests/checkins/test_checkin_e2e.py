@@ -36,7 +36,7 @@ HOME = (10.8129, 106.6866)
 class World:
     """One ward with an administrator, person A enrolled and A's phone activated."""
 
-    def __init__(self, client, session, clock):
+    def __init__(self, client, session, clock, enrol_photo: bytes | None = None):
         self.client, self.session, self.clock = client, session, clock
         city = create_area(session=session, code="79", name="TP HCM", kind=AreaKind.city)
         district = create_area(
@@ -85,7 +85,7 @@ class World:
         r = client.post(
             f"/api/v1/admin/persons/{self.person_id}/photos",
             headers=self.staff,
-            data={"photo": (io.BytesIO(photo(A_ENROL)), "a.jpg", "image/jpeg")},
+            data={"photo": (io.BytesIO(enrol_photo or photo(A_ENROL)), "a.jpg", "image/jpeg")},
         )
         assert r.status_code == 201, r.get_json()
         r = client.post("/api/v1/devices/activate", json={"code": code, "platform": "android"})

@@ -1,0 +1,44 @@
+"""Presentation-attack detection over HTTP: the server's verifier with the real PAD model on
+real attacks (../shared/spoof); skips cleanly without them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.verification.test_pad import _subject_files, need_model
+from verification import Verifier
+
+
+@pytest.mark.faces
+def test_over_http_a_printed_photo_selfie_goes_to_review_and_a_live_one_verifies(
+    client, session, clock, monkeypatch
+):
+    """The server's verifier with PAD on: an attack ends in review with presentation_suspected
+    (no attempt used), a live capture of the same person still verifies."""
+    import server.faces
+    from server.enums import PromptState
+    from tests.checkins.test_checkin_e2e import World
+
+    monkeypatch.setattr(server.faces, "_verifier", Verifier(pad_model_path=need_model()))
+    live, attacks = _subject_files("nuaa", "s0001")
+    world = World(client, session, clock, enrol_photo=live[0].read_bytes())
+
+    prompt = world.new_prompt()
+    r = world.check_in(prompt, attacks[0].read_bytes(), lang="en")
+    body = r.get_json()
+    assert r.status_code == 200, body
+    assert (body["result"], body["code"]) == ("review", "presentation_suspected"), body
+    assert body["attempts_left"] == 3
+    assert "not of a photo or a screen" in body["message"]
+    world.session.refresh(prompt)
+    assert prompt.state is not PromptState.failed
+
+    prompt2 = world.new_prompt()
+    r = world.check_in(prompt2, live[-1].read_bytes())
+    assert r.get_json()["result"] == "verified", r.get_json()
+
+
+def test_readyz_shows_the_state_of_the_stage(client):
+    body = client.get("/readyz").get_json()
+    pad = body["checks"]["presentation_attack_detection"]
+    assert pad["ok"] is True and pad["state"] in ("on", "off", "model_invalid")

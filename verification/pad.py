@@ -1,0 +1,349 @@
+"""Presentation-attack detection (PAD): is a real face in front of the camera, or a photo of one?
+
+A printed photo of the enrolled person, or their photo or video on a phone or tablet held up to
+the camera, matches their templates as well as they do themselves (97 % of real attack
+recordings were auto-accepted by face matching alone). This stage gives every selfie and every
+enrolment photo a score, P(live) in 0-1, from
+
+- a passive classifier, MiniFASNetV2-SE (``minifasnetv2se_128.onnx``; a deployment supplies the
+  file, :data:`PAD_MODEL_SHA256` is enforced, ``ISOCHECK_PAD_MODEL_PATH`` points at it), and
+- cues of our own measured on the face and the scene around it: the frequency spectrum of the
+  face (a re-photographed print or screen loses fine detail and gains moiré peaks), colour
+  statistics (paper and screens narrow the chroma range), specular glare, and straight long edges
+  around the face (the border of a sheet, phone or tablet),
+
+fused by a logistic regression whose coefficients are fitted by ``bench/pad_fit.py`` on
+``../shared/spoof`` and the ordinary photo sets, subject-disjoint, and kept in
+:class:`verification.settings.VerificationSettings` (``pad_weights``) with their measurement.
+
+The result is a signal that can be wrong: a likely attack is never an automatic match, it goes to
+a person (``presentation_suspected``); PAD alone never fails a check-in. Without the model file the
+stage is ``off`` and says so (``state``), never silently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from verification.errors import VerificationError
+from verification.faces import Face, read_model
+
+PAD_MODEL_FILE = "minifasnetv2se_128.onnx"
+PAD_MODEL_SHA256 = "af2381b88f38769222ed93379e12444e2a50814575de1c46170de570c55a42b6"
+PAD_INPUT = 128
+PAD_CROP_SCALE = 1.5
+#: A second, wider look of the same model: the crop then holds the frame of a sheet or screen.
+PAD_WIDE_SCALE = 2.7
+
+#: The cue names, in the order of the fitted weights (after the intercept).
+CUE_NAMES: tuple[str, ...] = (
+    "model_logit",
+    "model_logit_wide",
+    "hf_energy",
+    "spectral_peak",
+    "chroma_std",
+    "saturation_mean",
+    "specular",
+    "border_lines",
+    "face_bg_sharpness",
+)
+
+PadState = Literal["on", "off", "model_invalid"]
+
+
+@dataclass(frozen=True)
+class PadResult:
+    """The PAD stage's verdict on one photo.
+
+    ``state``: ``on`` (scored), ``off`` (no model file configured or found) or ``model_invalid``
+    (a file whose SHA-256 differs). ``score``: calibrated P(live) 0-1, ``None`` unless ``on``.
+    ``cues``: cue -> raw value (see :data:`CUE_NAMES`). ``code``: ``pad_live``,
+    ``presentation_suspected`` (score below ``pad_review_below``), or ``pad_off``.
+    """
+
+    state: PadState
+    score: float | None = None
+    threshold: float | None = None
+    code: str = "pad_off"
+    cues: dict[str, float] = field(default_factory=dict)
+    ms: float = 0.0
+    reason: str | None = None
+
+    @property
+    def suspected(self) -> bool:
+        return self.code == "presentation_suspected"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "score": None if self.score is None else round(self.score, 4),
+            "threshold": self.threshold,
+            "code": self.code,
+            "cues": {k: round(v, 4) for k, v in self.cues.items()},
+            "ms": round(self.ms, 2),
+            **({"reason": self.reason} if self.reason else {}),
+        }
+
+
+def square_crop(bgr: np.ndarray, box: Sequence[float], scale: float, side: int) -> np.ndarray:
+    """A ``side``-px square crop centred on ``box`` (x, y, w, h), ``scale`` x its longer side,
+    edges filled by reflection (the model's training crop)."""
+    x, y, w, h = (float(v) for v in box)
+    half = scale * max(w, h) / 2
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = int(round(cx - half)), int(round(cy - half))
+    x1, y1 = int(round(cx + half)), int(round(cy + half))
+    H, W = bgr.shape[:2]
+    pad = max(0, -x0, -y0, x1 - W, y1 - H)
+    src = bgr
+    if pad:
+        src = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
+    crop = src[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR
+    return cv2.resize(crop, (side, side), interpolation=interp)
+
+
+class PadModel:
+    """MiniFASNetV2-SE in OpenCV's DNN module, built from checksummed bytes."""
+
+    def __init__(self, model: bytes) -> None:
+        self._net = cv2.dnn.readNetFromONNX(np.frombuffer(model, np.uint8))
+
+    def logit(self, bgr: np.ndarray, face: Face, scale: float = PAD_CROP_SCALE) -> float:
+        """log P(real)/P(spoof) for the face in ``bgr``, from a crop ``scale`` x the face box."""
+        crop = square_crop(bgr, face.box, scale, PAD_INPUT)
+        blob = cv2.dnn.blobFromImage(crop, 1 / 255.0, (PAD_INPUT, PAD_INPUT), swapRB=True)
+        self._net.setInput(blob)
+        out = self._net.forward().reshape(-1)
+        return float(out[0] - out[1])
+
+
+def _hf_cues(gray: np.ndarray) -> tuple[float, float]:
+    """(share of spectral energy above half Nyquist, high-band peak over its median) of a face."""
+    g = gray.astype(np.float32)
+    g = (g - g.mean()) * np.outer(np.hanning(g.shape[0]), np.hanning(g.shape[1]))
+    mag = np.abs(np.fft.fftshift(np.fft.fft2(g)))
+    n = g.shape[0]
+    yy, xx = np.mgrid[:n, :n] - n // 2
+    r = np.sqrt(xx * xx + yy * yy) / (n / 2)
+    power = mag**2
+    total = float(power[r > 0.02].sum()) + 1e-9
+    hf = float(power[(r > 0.5) & (r <= 1.0)].sum()) / total
+    band = mag[(r > 0.35) & (r <= 1.0)]
+    peak = float(np.log((band.max() + 1e-6) / (np.median(band) + 1e-6)))
+    return float(np.log(hf + 1e-9)), peak
+
+
+def _border_lines(bgr: np.ndarray, box: Sequence[float]) -> float:
+    """Long straight edges around the face, outside its box, per face side (a sheet's, phone's
+    or tablet's border): total length of Hough segments >= 0.6 face sides, over the face side."""
+    x, y, w, h = (float(v) for v in box)
+    side = max(w, h)
+    region = square_crop(bgr, box, 3.0, 192)
+    gray = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
+    edges = cv2.Canny(gray, 60, 150)
+    c0, c1 = 192 / 2 - 192 / 6 * 1.1, 192 / 2 + 192 / 6 * 1.1
+    edges[int(c0) : int(c1), int(c0) : int(c1)] = 0
+    seg = cv2.HoughLinesP(edges, 1, np.pi / 180, 40, minLineLength=int(192 / 3 * 0.6), maxLineGap=4)
+    if seg is None:
+        return 0.0
+    s = seg.reshape(-1, 4).astype(np.float32)
+    length = np.hypot(s[:, 2] - s[:, 0], s[:, 3] - s[:, 1]).sum()
+    del side
+    return float(np.log1p(length / 64.0))
+
+
+def _uniform_lut() -> np.ndarray:
+    """Uniform LBP(8,1): the 58 patterns with at most two 0/1 transitions get bins 0-57,
+    the rest bin 58."""
+    lut = np.full(256, 58, np.int64)
+    nxt = 0
+    for code in range(256):
+        bits = [(code >> i) & 1 for i in range(8)]
+        if sum(bits[i] != bits[(i + 1) % 8] for i in range(8)) <= 2:
+            lut[code] = nxt
+            nxt += 1
+    return lut
+
+
+_LUT = _uniform_lut()
+LBP_BINS = 59
+LBP_CHANNELS = ("Y", "Cr", "Cb", "H", "S", "V")
+LBP_SIDE = 64
+
+
+def lbp_histogram(channel: np.ndarray) -> np.ndarray:
+    """Normalised uniform LBP(8,1) histogram (59 bins) of one uint8 channel."""
+    c = channel.astype(np.int16)
+    core = c[1:-1, 1:-1]
+    code = np.zeros(core.shape, np.int64)
+    shifts = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+    h, w = c.shape
+    for bit, (dy, dx) in enumerate(shifts):
+        nb = c[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx]
+        code |= (nb >= core).astype(np.int64) << bit
+    hist = np.bincount(_LUT[code].ravel(), minlength=LBP_BINS).astype(np.float64)
+    return hist / hist.sum()
+
+
+def colour_texture(bgr: np.ndarray, face: Face) -> np.ndarray:
+    """Colour-texture descriptor of the face (uniform LBP histograms of the YCrCb and HSV
+    channels, 6 x 59 values; Boulkenafet et al., "Face spoofing detection using colour texture
+    analysis", 2016): printing and screens change the chroma texture that a live face has."""
+    chip = square_crop(bgr, face.box, 1.0, LBP_SIDE)
+    ycc = cv2.cvtColor(chip, cv2.COLOR_BGR2YCrCb)
+    hsv = cv2.cvtColor(chip, cv2.COLOR_BGR2HSV)
+    chans = [ycc[..., 0], ycc[..., 1], ycc[..., 2], hsv[..., 0], hsv[..., 1], hsv[..., 2]]
+    return np.concatenate([np.sqrt(lbp_histogram(ch)) for ch in chans])
+
+
+def image_cues(bgr: np.ndarray, face: Face) -> dict[str, float]:
+    """The hand-made cues of :data:`CUE_NAMES` (without the model's logit)."""
+    chip = square_crop(bgr, face.box, 1.0, 128)
+    gray = cv2.cvtColor(chip, cv2.COLOR_BGR2GRAY)
+    hf, peak = _hf_cues(gray)
+    ycc = cv2.cvtColor(chip, cv2.COLOR_BGR2YCrCb).astype(np.float32)
+    hsv = cv2.cvtColor(chip, cv2.COLOR_BGR2HSV).astype(np.float32)
+    chroma_std = float(np.log(ycc[..., 1].std() + ycc[..., 2].std() + 1e-3))
+    sat = float(hsv[..., 1].mean() / 255.0)
+    spec = float(np.mean((hsv[..., 2] > 240) & (hsv[..., 1] < 40)))
+    ctx = square_crop(bgr, face.box, 2.5, 160)
+    ctx_gray = cv2.cvtColor(ctx, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    lap = cv2.Laplacian(ctx_gray, cv2.CV_32F)
+    inner = slice(int(160 * 0.3), int(160 * 0.7))
+    face_var = float(lap[inner, inner].var()) + 1.0
+    mask = np.ones_like(lap, bool)
+    mask[inner, inner] = False
+    bg_var = float(lap[mask].var()) + 1.0
+    return {
+        "hf_energy": hf,
+        "spectral_peak": peak,
+        "chroma_std": chroma_std,
+        "saturation_mean": sat,
+        "specular": float(np.log(spec + 1e-4)),
+        "border_lines": _border_lines(bgr, face.box),
+        "face_bg_sharpness": float(np.log(face_var / bg_var)),
+    }
+
+
+FUSION_FILE = Path(__file__).with_name("pad_fusion.json")
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """The fitted logistic regression: P(live) = sigmoid(intercept + coef . (x - mean) / scale)
+    over the named cues then the colour-texture vector. Written by ``bench/pad_fit.py``."""
+
+    intercept: float
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    threshold: float
+    measured: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Fusion:
+        data = json.loads(Path(path or FUSION_FILE).read_text())
+        if tuple(data["cues"]) != CUE_NAMES:
+            raise ValueError(f"fusion file cues {data['cues']} differ from {CUE_NAMES}")
+        return cls(
+            intercept=float(data["intercept"]),
+            mean=np.asarray(data["mean"], np.float64),
+            scale=np.asarray(data["scale"], np.float64),
+            coef=np.asarray(data["coef"], np.float64),
+            threshold=float(data["threshold"]),
+            measured=data.get("measured", {}),
+        )
+
+    def contributions(self, cues: dict[str, float], texture: np.ndarray) -> dict[str, float]:
+        """Each named cue's term of the logit, plus ``colour_texture`` (the texture's sum)."""
+        x = np.concatenate([[cues[c] for c in CUE_NAMES], texture])
+        terms = self.coef * (x - self.mean) / self.scale
+        n = len(CUE_NAMES)
+        out = {c: float(terms[i]) for i, c in enumerate(CUE_NAMES)}
+        out["colour_texture"] = float(terms[n:].sum())
+        return out
+
+    def score(self, cues: dict[str, float], texture: np.ndarray) -> float:
+        z = self.intercept + sum(self.contributions(cues, texture).values())
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
+
+
+class PresentationAttackDetector:
+    """The PAD stage of :class:`verification.Verifier` (one per thread: DNN nets keep state).
+
+    ``model``: the checksummed ONNX bytes, or ``None`` when the stage is off.
+    """
+
+    def __init__(
+        self,
+        model: bytes | None,
+        *,
+        fusion: Fusion,
+        review_below: float | None = None,
+        state: PadState = "on",
+        reason: str | None = None,
+    ) -> None:
+        self.state: PadState = state if model is not None else ("off" if state == "on" else state)
+        self.reason = reason
+        self.fusion = fusion
+        self.review_below = fusion.threshold if review_below is None else review_below
+        self._model = PadModel(model) if model is not None else None
+
+    def cues(self, bgr: np.ndarray, face: Face) -> dict[str, float]:
+        if self._model is None:
+            raise RuntimeError("PAD is off")
+        cues = {
+            "model_logit": self._model.logit(bgr, face),
+            "model_logit_wide": self._model.logit(bgr, face, PAD_WIDE_SCALE),
+        }
+        cues.update(image_cues(bgr, face))
+        return cues
+
+    def features(self, bgr: np.ndarray, face: Face) -> tuple[dict[str, float], np.ndarray]:
+        """(named cues, colour-texture vector) of the face."""
+        return self.cues(bgr, face), colour_texture(bgr, face)
+
+    def assess(self, bgr: np.ndarray, face: Face) -> PadResult:
+        """Score the face ``face`` found in ``bgr`` (the decoded photo, BGR uint8)."""
+        import time
+
+        if self._model is None:
+            return PadResult(state=self.state, reason=self.reason)
+        t0 = time.perf_counter()
+        cues, texture = self.features(bgr, face)
+        score = self.fusion.score(cues, texture)
+        cues = {
+            **cues,
+            "colour_texture": self.fusion.contributions(cues, texture)["colour_texture"],
+        }
+        code = "presentation_suspected" if score < self.review_below else "pad_live"
+        return PadResult(
+            state="on",
+            score=score,
+            threshold=self.review_below,
+            code=code,
+            cues=cues,
+            ms=(time.perf_counter() - t0) * 1000,
+        )
+
+
+def load_pad_model(path: Path | None) -> tuple[bytes | None, PadState, str | None]:
+    """(bytes, state, reason) for the model at ``path``: ``off`` without a path or file,
+    ``model_invalid`` for a file whose SHA-256 differs (never a crash)."""
+    if path is None:
+        return None, "off", "ISOCHECK_PAD_MODEL_PATH is not set"
+    if not Path(path).is_file():
+        return None, "off", f"no PAD model file at {path}"
+    try:
+        return read_model(PAD_MODEL_FILE, PAD_MODEL_SHA256, Path(path)), "on", None
+    except VerificationError as exc:
+        return None, "model_invalid", str(exc)
