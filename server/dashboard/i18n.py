@@ -101,6 +101,23 @@ TEXTS: dict[str, tuple[str, str]] = {
     "reason": ("Lý do", "Reason"),
     "distance_score": ("Khoảng cách khuôn mặt", "Face distance"),
     "thresholds": ("Ngưỡng chấp nhận / xem xét", "Accept / review thresholds"),
+    "pad": ("Chống giả mạo (ảnh in, màn hình)", "Presentation-attack check (print, screen)"),
+    "pad_score": ("Khả năng là người thật", "Likelihood of a real face"),
+    "pad_cues": ("Các dấu hiệu (đóng góp vào điểm)", "Cues (contribution to the score)"),
+    "pad_off": (
+        "Tắt: chưa cấu hình tệp mô hình, ảnh in hoặc màn hình không được phát hiện",
+        "Off: no model file configured; prints and screens are not detected",
+    ),
+    "pad_model_invalid": (
+        "Lỗi: tệp mô hình sai mã kiểm tra, chức năng đang tắt",
+        "Error: the model file's checksum is wrong; the check is off",
+    ),
+    "pad_suspected_help": (
+        "Ảnh có thể là ảnh chụp lại từ giấy in hoặc màn hình. Hãy xem viền giấy/màn hình, "
+        "vân sáng, màu sắc. Kết quả này không tự động phạt người cách ly.",
+        "The selfie may be a photo of a print or a screen: look for a paper or screen edge, "
+        "glare, colours. This result never penalises the person on its own.",
+    ),
     "open_review": ("Duyệt", "Review"),
     "review_title": ("Duyệt lượt điểm danh", "Review a check-in"),
     "enrolment_photo": ("Ảnh đăng ký", "Enrolment photo"),

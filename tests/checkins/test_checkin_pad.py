@@ -4,6 +4,7 @@ real attacks (../shared/spoof); skips cleanly without them."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from tests.verification.test_pad import _subject_files, need_model
 from verification import Verifier
@@ -32,6 +33,18 @@ def test_over_http_a_printed_photo_selfie_goes_to_review_and_a_live_one_verifies
     assert "not of a photo or a screen" in body["message"]
     world.session.refresh(prompt)
     assert prompt.state is not PromptState.failed
+
+    # the reviewer sees the score, the cues and why
+    from server.people.models import StaffUser as Staff
+    from tests.dashboard.world import log_in
+
+    admin = world.session.scalars(select(Staff).where(Staff.username == "admin")).one()
+    log_in(world.client, admin)
+    page = world.client.get(f"/dashboard/reviews/{body['attempt_id']}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'id="pad-result"' in html and "Khả năng là người thật" in html
+    assert "model_logit" in html and "colour_texture" in html
 
     prompt2 = world.new_prompt()
     r = world.check_in(prompt2, live[-1].read_bytes())
