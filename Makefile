@@ -18,6 +18,13 @@ setup:
 		|| python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 
+# The presentation-attack model is supplied by the deployment; a checkout beside ../shared uses
+# that copy (without it the stage says `off`).
+PAD_MODEL := $(wildcard ../shared/models/minifasnetv2se_128.onnx)
+ifneq ($(PAD_MODEL),)
+export ISOCHECK_PAD_MODEL_PATH ?= $(abspath $(PAD_MODEL))
+endif
+
 run: setup
 	$(UV) run isocheck demo
 	$(UV) run isocheck serve
