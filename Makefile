@@ -22,7 +22,7 @@ setup:
 # that copy (without it the stage says `off`).
 PAD_MODEL := $(wildcard ../shared/models/minifasnetv2se_128.onnx)
 ifneq ($(PAD_MODEL),)
-export ISOCHECK_PAD_MODEL_PATH ?= $(abspath $(PAD_MODEL))
+run: export ISOCHECK_PAD_MODEL_PATH ?= $(abspath $(PAD_MODEL))
 endif
 
 run: setup
