@@ -1,6 +1,7 @@
 """Check-in from the web app in headless Chromium whose fake camera plays a .y4m made at test
 time from a real photograph (faces-asia): enrol from one photo, activate by link, an open
-prompt, capture another photo of the same person -> verified. Skips without browser or photos."""
+prompt; the same person -> verified, another person -> mismatch and attempts left, a dark frame
+-> the retake message (no attempt used). Skips without browser or photos."""
 
 from __future__ import annotations
 
@@ -22,15 +23,15 @@ from tests.webapp.test_webapp_browser import _wait, fast_password_hashing  # noq
 pytestmark = pytest.mark.slow
 
 
-def _y4m(photo: Path, out: Path) -> Path:
+def _y4m(photo: Path, out: Path, gain: float = 1.0) -> Path:
     """A 640x480 I420 .y4m of ``photo`` (letterboxed), 10 identical frames."""
     import cv2
     import numpy as np
 
-    img = cv2.imread(str(photo))
+    img = (cv2.imread(str(photo)) * gain).astype("uint8")
     k = min(640 / img.shape[1], 480 / img.shape[0])
     small = cv2.resize(img, (int(img.shape[1] * k) // 2 * 2, int(img.shape[0] * k) // 2 * 2))
-    canvas = np.full((480, 640, 3), 128, np.uint8)
+    canvas = np.full((480, 640, 3), int(128 * gain), np.uint8)
     y0, x0 = (480 - small.shape[0]) // 2, (640 - small.shape[1]) // 2
     canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
     yuv = cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420).tobytes()
@@ -41,10 +42,23 @@ def _y4m(photo: Path, out: Path) -> Path:
     return out
 
 
-def test_camera_checkin_of_the_same_person_is_verified(tmp_path):
+OTHER = "kpop_Chaeyoung_TWICE"
+CASES = {
+    # selfie, brightness gain, message class, code, attempts left
+    "same_person": (SELFIE_PHOTO, 1.0, "ok", "face_match", "3"),
+    "other_person": (None, 1.0, "bad", "face_mismatch", "2"),
+    "dark_frame": (SELFIE_PHOTO, 0.15, "bad", "image_too_dark", "3"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_camera_checkin(tmp_path, case):
+    selfie, gain, cls, code, left = CASES[case]
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("no browser")
     folder = faces_dir("asia")
+    if selfie is None:
+        selfie = str(next(p for p in sorted((folder / OTHER).iterdir()) if p.suffix == ".jpg"))
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -91,7 +105,7 @@ def test_camera_checkin_of_the_same_person_is_verified(tmp_path):
         "--window-size=360,740",
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={_y4m(folder / SELFIE_PHOTO, tmp_path / 'cam.y4m')}",
+        f"--use-file-for-fake-video-capture={_y4m(folder / selfie, tmp_path / 'cam.y4m', gain)}",
         f"--user-data-dir={tmp_path / 'profile'}",
     ):
         options.add_argument(flag)
@@ -112,11 +126,10 @@ def test_camera_checkin_of_the_same_person_is_verified(tmp_path):
             time.sleep(0.2)
         started = time.monotonic()
         driver.find_element(By.CSS_SELECTOR, "#capture").click()
-        _wait(driver, "#msg.ok", timeout=30)
-        print(f"capture -> verdict: {time.monotonic() - started:.2f} s")
-        assert (
-            driver.find_element(By.CSS_SELECTOR, "#msg").get_attribute("data-code") == "face_match"
-        )
+        _wait(driver, f"#msg.{cls}", timeout=30)
+        print(f"{case}: capture -> verdict: {time.monotonic() - started:.2f} s")
+        assert driver.find_element(By.CSS_SELECTOR, "#msg").get_attribute("data-code") == code
+        assert driver.find_element(By.CSS_SELECTOR, "#attempts").text.endswith(left)
     finally:
         driver.quit()
         server.shutdown()
