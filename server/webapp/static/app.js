@@ -1,0 +1,192 @@
+import * as api from "./api.js";
+import { lang, setLang, t, symptomLabels } from "./i18n.js";
+
+const $ = (s) => document.querySelector(s);
+const QUEUE = "declaration_queue"; // declarations waiting for the network, each sent once
+let current = null; // the open prompt
+let attemptKey = null; // Idempotency-Key of the attempt in flight (kept across retries)
+let timer = null;
+
+function show(id) {
+  for (const s of document.querySelectorAll("main > section")) s.hidden = s.id !== id;
+  if (id !== "v-checkin") stopCamera();
+}
+function say(text, cls = "") { const m = $("#msg"); m.textContent = text || ""; m.className = cls; }
+function translate() {
+  document.documentElement.lang = lang();
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  $("#lang").textContent = lang() === "vi" ? "EN" : "VI";
+  const box = $("#symptoms"); box.textContent = "";
+  for (const [code, label] of Object.entries(symptomLabels())) {
+    const l = document.createElement("label"); const i = document.createElement("input");
+    i.type = "checkbox"; i.name = "symptoms"; i.value = code; l.append(i, label); box.append(l);
+  }
+}
+const fmt = (iso) => (iso ? new Date(iso).toLocaleString(lang() === "vi" ? "vi-VN" : "en-GB") : "—");
+
+async function guarded(fn) {
+  try { return await fn(); }
+  catch (e) {
+    if (e instanceof api.Unauthorized) { show("v-activate"); say(t("revoked"), "bad"); return null; }
+    if (e instanceof api.Offline) { say(t("offline"), "warn"); return null; }
+    throw e;
+  }
+}
+
+// Activation: a typed code, /app/activate?code=…, or a pasted isocheck://activate?…&code=… payload.
+function codeFrom(text) {
+  const m = /[?&]code=([^&#\s]+)/.exec(text);
+  return m ? decodeURIComponent(m[1]) : text.trim();
+}
+async function activate(code) {
+  say(t("sending"));
+  const r = await guarded(() => api.activate(codeFrom(code)));
+  if (!r) return;
+  if (r.status !== 201) { say(r.data?.detail || r.data?.title || String(r.status), "bad"); return; }
+  api.setToken(r.data.token);
+  history.replaceState(null, "", "/app/");
+  say("");
+  await home();
+}
+
+async function home() {
+  show("v-home");
+  const m = await guarded(api.me);
+  if (!m) return;
+  if (!m.ok) { say(m.data?.detail || "", "bad"); return; }
+  $("#name").textContent = m.data.full_name;
+  $("#iso-end").textContent = fmt(m.data.isolation_end);
+  await refreshPrompt();
+}
+
+async function refreshPrompt() {
+  const r = await guarded(api.prompt);
+  if (!r || !r.ok) return;
+  current = r.data.prompt;
+  const box = $("#prompt-box"); box.textContent = "";
+  clearInterval(timer);
+  $("#go-checkin").hidden = !current;
+  $("#status").textContent = current ? t("checkin_btn") : t("no_prompt");
+  if (!current) {
+    const p = document.createElement("p");
+    p.textContent = `${t("next_at")}: ${fmt(r.data.next_opens_at)}`; box.append(p);
+    return;
+  }
+  const skew = Date.now() - new Date(r.data.server_time).getTime();
+  const cd = document.createElement("p"); cd.className = "countdown"; cd.id = "countdown"; box.append(cd);
+  const tick = () => {
+    const left = Math.max(0, new Date(current.due_at).getTime() - (Date.now() - skew));
+    const mm = Math.floor(left / 60000), ss = Math.floor((left % 60000) / 1000);
+    cd.textContent = `${t("closes_in")}: ${mm}:${String(ss).padStart(2, "0")}`;
+    if (left === 0) { clearInterval(timer); refreshPrompt(); }
+  };
+  tick(); timer = setInterval(tick, 1000);
+  if (window.Notification?.permission === "granted") new window.Notification(t("checkin_btn"));
+}
+
+// --- check-in ---
+let stream = null;
+async function startCheckin() {
+  show("v-checkin"); say("");
+  attemptKey = null;
+  $("#attempts").textContent = `${t("attempts_left")}: ${current?.attempts_left ?? "—"}`;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user", width: { ideal: 1280 } }, audio: false });
+    $("#video").srcObject = stream; $("#capture").hidden = false;
+  } catch { $("#capture").hidden = true; say(t("no_camera"), "warn"); }
+}
+function stopCamera() { if (stream) { for (const tr of stream.getTracks()) tr.stop(); stream = null; } }
+
+// Downscale to at most 1280 px on the long side, JPEG.
+function toJpeg(source, w, h) {
+  const k = Math.min(1, 1280 / Math.max(w, h));
+  const c = document.createElement("canvas"); c.width = Math.round(w * k); c.height = Math.round(h * k);
+  c.getContext("2d").drawImage(source, 0, 0, c.width, c.height);
+  return new Promise((ok) => c.toBlob(ok, "image/jpeg", 0.88));
+}
+async function fromVideo() { const v = $("#video"); return toJpeg(v, v.videoWidth, v.videoHeight); }
+async function fromFile(file) { const b = await createImageBitmap(file); return toJpeg(b, b.width, b.height); }
+
+function position() {
+  return new Promise((ok, bad) => navigator.geolocation.getCurrentPosition(
+    (p) => ok(p.coords), bad, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }));
+}
+
+async function submit(blob) {
+  if (!current) return;
+  say(t("sending"));
+  let coords;
+  try { coords = await position(); } catch { say(t("no_gps"), "bad"); return; }
+  attemptKey = attemptKey || crypto.randomUUID(); // new per attempt, same across retries
+  const fields = { nonce: current.nonce, latitude: coords.latitude, longitude: coords.longitude,
+    accuracy_m: coords.accuracy, captured_at: new Date().toISOString() };
+  const r = await guarded(() => api.checkin(fields, blob, attemptKey));
+  if (!r) return; // offline after retries: the same key is reused on the next tap
+  attemptKey = null; // answered: the next photo is a new attempt
+  const d = r.data || {};
+  if (d.attempts_left !== undefined) { current.attempts_left = d.attempts_left; $("#attempts").textContent = `${t("attempts_left")}: ${d.attempts_left}`; }
+  const cls = d.result === "verified" ? "ok" : d.result === "review" ? "warn" : "bad";
+  say(`${d.title || ""} — ${d.message || d.detail || ""}`.trim(), cls);
+  $("#msg").dataset.code = d.code || "";
+  if (d.result === "verified" || d.result === "review" || d.prompt_state === "failed") { stopCamera(); await refreshPrompt(); }
+}
+
+// --- declarations: queued in localStorage, each sent exactly once (removed only on 2xx/4xx answer) ---
+const queue = () => JSON.parse(localStorage.getItem(QUEUE) || "[]");
+const saveQueue = (q) => localStorage.setItem(QUEUE, JSON.stringify(q));
+let flushing = false;
+async function flush() {
+  if (flushing || !api.token()) return;
+  flushing = true;
+  try {
+    for (const item of queue()) {
+      let r;
+      try { r = await api.declare(item.body); } catch (e) { if (e instanceof api.Unauthorized) show("v-activate"); break; }
+      saveQueue(queue().filter((x) => x.id !== item.id));
+      if (r.ok) say(`${t("sent")} ${r.data.advice || ""}`, r.data.risk_level === "red" ? "bad" : "ok");
+      else say(r.data?.detail || String(r.status), "bad");
+    }
+  } finally { flushing = false; }
+}
+function declare(ev) {
+  ev.preventDefault();
+  const f = new FormData(ev.target);
+  const num = (k, int) => (f.get(k) === "" ? null : int ? parseInt(f.get(k), 10) : parseFloat(f.get(k)));
+  const body = { measured_at: new Date().toISOString(), temperature_c: num("temperature_c"),
+    spo2: num("spo2", true), heart_rate: num("heart_rate", true), symptoms: f.getAll("symptoms") };
+  saveQueue([...queue(), { id: crypto.randomUUID(), body }]);
+  ev.target.reset();
+  if (navigator.onLine) flush(); else say(t("queued"), "warn");
+}
+
+async function showHistory() {
+  show("v-history");
+  const ul = $("#hist"); ul.textContent = "";
+  const [h, d] = await Promise.all([guarded(api.history), guarded(api.declarations)]);
+  const rows = [];
+  for (const i of h?.data?.items || []) rows.push([i.opens_at, `${t("checkin")}: ${i.state}${i.last_code ? ` (${i.last_code})` : ""}`]);
+  for (const i of d?.data?.items || []) rows.push([i.measured_at, `${t("declaration")}: ${i.risk_level}`]);
+  rows.sort((a, b) => (a[0] < b[0] ? 1 : -1));
+  for (const [at, text] of rows) { const li = document.createElement("li"); li.textContent = `${fmt(at)} — ${text}`; ul.append(li); }
+}
+
+function wire() {
+  translate();
+  $("#lang").addEventListener("click", () => { setLang(lang() === "vi" ? "en" : "vi"); translate(); if (!$("#v-home").hidden) home(); });
+  $("#f-activate").addEventListener("submit", (e) => { e.preventDefault(); activate($("#code").value); });
+  $("#go-checkin").addEventListener("click", startCheckin);
+  $("#go-declare").addEventListener("click", () => { show("v-declare"); say(""); });
+  $("#go-history").addEventListener("click", showHistory);
+  for (const b of document.querySelectorAll(".back")) b.addEventListener("click", home);
+  $("#capture").addEventListener("click", async () => submit(await fromVideo()));
+  $("#file").addEventListener("change", async (e) => { if (e.target.files[0]) submit(await fromFile(e.target.files[0])); e.target.value = ""; });
+  $("#f-declare").addEventListener("submit", declare);
+  window.addEventListener("online", flush);
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
+}
+
+wire();
+const linkCode = new URLSearchParams(location.search).get("code");
+if (linkCode) activate(linkCode);
+else if (api.token()) { home(); flush(); }
+else show("v-activate");

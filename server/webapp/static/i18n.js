@@ -1,0 +1,45 @@
+// Vietnamese by default; English by choice (saved) or when the browser prefers it.
+const T = {
+  vi: {
+    app_name: "Điểm danh cách ly", activate_title: "Kích hoạt", activate_btn: "Kích hoạt",
+    activate_help: "Nhập mã kích hoạt do trạm y tế cấp (XXXXX-XXXXX) hoặc mở liên kết trong mã QR.",
+    isolation_end: "Kết thúc cách ly", status: "Hôm nay", checkin_btn: "Điểm danh ngay",
+    declare_btn: "Khai báo y tế", history_btn: "Lịch sử", capture_btn: "Chụp ảnh",
+    file_btn: "Chọn ảnh / mở máy ảnh", back: "Quay lại", temp: "Nhiệt độ (°C)", spo2: "SpO2 (%)",
+    hr: "Nhịp tim (lần/phút)", send: "Gửi khai báo", no_prompt: "Hiện chưa có yêu cầu điểm danh.",
+    next_at: "Yêu cầu tiếp theo", closes_in: "Còn lại", attempts_left: "Số lần thử còn lại",
+    sending: "Đang gửi…", queued: "Chưa có mạng: khai báo đã được lưu và sẽ tự gửi khi có mạng.",
+    sent: "Đã gửi khai báo.", revoked: "Thiết bị này không còn được kích hoạt. Hãy nhập mã mới.",
+    offline: "Không có kết nối mạng. Sẽ thử lại.", retake: "Chụp lại", no_camera: "Không mở được máy ảnh: hãy chọn ảnh.",
+    no_gps: "Hãy cho phép truy cập vị trí để điểm danh.", checkin: "Điểm danh", declaration: "Khai báo",
+    symptoms: { fever: "Sốt", cough: "Ho", sore_throat: "Đau họng", runny_nose: "Sổ mũi", fatigue: "Mệt mỏi",
+      muscle_pain: "Đau cơ", headache: "Đau đầu", loss_of_taste_or_smell: "Mất vị giác hoặc khứu giác",
+      diarrhea: "Tiêu chảy", nausea: "Buồn nôn", dyspnea: "Khó thở", chest_pain: "Đau tức ngực",
+      confusion: "Lú lẫn", bluish_lips: "Môi tím tái" },
+  },
+  en: {
+    app_name: "Isolation check-in", activate_title: "Activate", activate_btn: "Activate",
+    activate_help: "Type the activation code from the health station (XXXXX-XXXXX) or open the QR code's link.",
+    isolation_end: "Isolation ends", status: "Today", checkin_btn: "Check in now",
+    declare_btn: "Health declaration", history_btn: "History", capture_btn: "Take photo",
+    file_btn: "Choose a photo / open camera", back: "Back", temp: "Temperature (°C)", spo2: "SpO2 (%)",
+    hr: "Heart rate (bpm)", send: "Send declaration", no_prompt: "No check-in is due now.",
+    next_at: "Next check-in", closes_in: "Time left", attempts_left: "Attempts left",
+    sending: "Sending…", queued: "Offline: the declaration is saved and will be sent when the network returns.",
+    sent: "Declaration sent.", revoked: "This phone is no longer activated. Enter a new code.",
+    offline: "No network connection. Will retry.", retake: "Retake", no_camera: "Camera unavailable: choose a photo.",
+    no_gps: "Allow location access to check in.", checkin: "Check-in", declaration: "Declaration",
+    symptoms: { fever: "Fever", cough: "Cough", sore_throat: "Sore throat", runny_nose: "Runny nose",
+      fatigue: "Fatigue", muscle_pain: "Muscle pain", headache: "Headache",
+      loss_of_taste_or_smell: "Loss of taste or smell", diarrhea: "Diarrhoea", nausea: "Nausea",
+      dyspnea: "Shortness of breath", chest_pain: "Chest pain", confusion: "Confusion", bluish_lips: "Bluish lips" },
+  },
+};
+export function lang() {
+  const saved = localStorage.getItem("lang");
+  if (saved === "vi" || saved === "en") return saved;
+  return (navigator.language || "vi").toLowerCase().startsWith("en") ? "en" : "vi";
+}
+export function setLang(l) { localStorage.setItem("lang", l); }
+export function t(key) { return T[lang()][key] ?? key; }
+export function symptomLabels() { return T[lang()].symptoms; }
