@@ -55,3 +55,24 @@ def test_readyz_shows_the_state_of_the_stage(client):
     body = client.get("/readyz").get_json()
     pad = body["checks"]["presentation_attack_detection"]
     assert pad["ok"] is True and pad["state"] in ("on", "off", "model_invalid")
+
+
+@pytest.mark.faces
+def test_over_http_an_enrolment_photo_of_a_print_is_refused(client, session, clock, monkeypatch):
+    import io
+
+    import server.faces
+    from tests.checkins.test_checkin_e2e import World
+
+    monkeypatch.setattr(server.faces, "_verifier", Verifier(pad_model_path=need_model()))
+    live, attacks = _subject_files("nuaa", "s0001")
+    world = World(client, session, clock, enrol_photo=live[0].read_bytes())
+    r = world.client.post(
+        f"/api/v1/admin/persons/{world.person_id}/photos",
+        headers={**world.staff, "Accept-Language": "en"},
+        data={"photo": (io.BytesIO(attacks[1].read_bytes()), "p.jpg", "image/jpeg")},
+    )
+    body = r.get_json()
+    assert r.status_code == 422, body
+    assert body["code"] == "presentation_suspected"
+    assert "not of a photo or a screen" in body["detail"]
