@@ -108,6 +108,12 @@ def test_enrol_creates_a_person_with_photos_and_a_code(env):
         assert s.scalar(select(func.count()).select_from(FaceTemplate)
                         .where(FaceTemplate.person_id == out["person_id"])) == 1
     engine.dispose()
+    # without --json: the web app link and a terminal QR code of it
+    args[args.index("Trần Văn Tư")] = "Trần Văn Năm"
+    args[args.index("0909123456")] = "0909123457"
+    text = CliRunner().invoke(main, args[:-1]).output
+    assert "/app/activate?code=" in text
+    assert sum(ch in "█▀▄" for ch in text) > 200
 
 
 @pytest.mark.faces

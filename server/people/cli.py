@@ -130,3 +130,5 @@ def enrol_command(
             f"activation code (shown once): {issued.code}  valid until {result['expires_at']}"
         )
         click.echo(f"QR payload: {issued.qr_payload}")
+        click.echo(f"web app link: {issued.activation_url}")
+        click.echo(issued.qr_terminal())

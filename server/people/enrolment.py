@@ -35,6 +35,27 @@ class IssuedCode:
     code: str
     expires_at: datetime
     qr_payload: str
+    #: The web app's activation link (what the printed / on-screen QR code holds: any phone
+    #: camera opens it in the browser).
+    activation_url: str = ""
+
+    def qr_svg(self) -> str:
+        """The activation link as an inline SVG QR code (no script, no style: CSP-safe)."""
+        import segno
+
+        return segno.make(self.activation_url or self.qr_payload, error="m").svg_inline(
+            scale=6, border=2, title="QR"
+        )
+
+    def qr_terminal(self) -> str:
+        """The activation link as a QR code of text blocks, for a terminal."""
+        import io
+
+        import segno
+
+        out = io.StringIO()
+        segno.make(self.activation_url or self.qr_payload, error="m").terminal(out, compact=True)
+        return out.getvalue()
 
 
 def create_person(
@@ -235,6 +256,7 @@ def issue_activation_code(
         code=code,
         expires_at=expires,
         qr_payload=f"isocheck://activate?server={server_url}&code={code}",
+        activation_url=f"{server_url.rstrip('/')}/app/activate?code={code}",
     )
 
 

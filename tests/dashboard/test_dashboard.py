@@ -354,6 +354,10 @@ def test_activation_code_is_shown_once_and_stored_hashed(app, client, world, ses
     html = post(client, f"/dashboard/persons/{pid}/activation-code").get_data(as_text=True)
     code = re.search(r'id="activation-code">([A-Z0-9-]+)<', html).group(1)
     assert f"code={code}" in html  # the QR payload
+    # a QR image of the web app's activation link, drawn inline (no external image, CSP-safe)
+    qr = re.search(r'<figure class="qr" id="activation-qr">(.*?)</figure>', html, re.S).group(1)
+    assert qr.lstrip().startswith("<svg") and "<path" in qr
+    assert f"/app/activate?code={code}" in html
     assert code not in client.get(f"/dashboard/persons/{pid}").get_data(as_text=True)
     stored = session.scalars(select(ActivationCode.code_hash)).all()
     assert code not in stored and len(stored) == 1
