@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, g
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.routing import IntegerConverter
 
 from server import errors, limits, observability
 from server.clock import Clock, SystemClock
@@ -66,6 +67,10 @@ def create_app(
                 session.rollback()
             session.close()
 
+    # Every <int:...> id in a route is a database key (32-bit on PostgreSQL): a bigger number
+    # cannot name a row, so it is a 404 at routing time rather than an overflow (500) in SQL.
+    app.url_map.converters["int"] = _DatabaseId
+
     errors.init_app(app)
     observability.init_app(app)
     _register_verification_messages()
@@ -109,6 +114,14 @@ def _log_pad_state(settings: Settings) -> None:
             status["state"],
             status["reason"],
         )
+
+
+class _DatabaseId(IntegerConverter):
+    """``int`` in routes, bounded to the database's INTEGER range (1 … 2³¹−1)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _register_verification_messages() -> None:
