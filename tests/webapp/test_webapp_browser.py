@@ -53,7 +53,12 @@ def live(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", person, make_session_factory(engine)
+        yield (
+            f"http://127.0.0.1:{server.server_port}",
+            person,
+            make_session_factory(engine),
+            (client, token),
+        )
     finally:
         server.shutdown()
         thread.join(timeout=5)
@@ -73,7 +78,7 @@ def _wait(driver, css, text=None, timeout=10.0):
 
 
 def test_activation_link_home_and_offline_shell(live, browser):  # noqa: F811
-    url, person, factory = live
+    url, person, factory, (client, token) = live
     browser.set_window_size(360, 740)
     code = person["activation"]["code"]
     browser.get(f"{url}/app/activate?server={url}&code={code}")
@@ -110,3 +115,12 @@ def test_activation_link_home_and_offline_shell(live, browser):  # noqa: F811
 
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Declaration)) == 1
+    # Revoked by the health station: the next call answers 401, the token is gone, activation shows.
+    r = client.post(
+        f"/api/v1/admin/persons/{person['id']}/devices/revoke",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code in (200, 204), r.get_json()
+    browser.refresh()
+    _wait(browser, "#v-activate")
+    assert browser.execute_script("return localStorage.getItem('device_token')") is None
