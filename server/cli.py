@@ -175,6 +175,7 @@ def demo() -> None:
 def _register_plugins() -> None:
     """Commands that live beside the code they drive."""
     from scheduler.cli import scheduler_status_command
+    from server.fhir.cli import export_command
     from server.notify.cli import outbox_command
     from server.people.cli import enrol_command
     from verification.cli import calibrate_command, verify_command
@@ -183,6 +184,7 @@ def _register_plugins() -> None:
     main.add_command(verify_command, "verify")
     main.add_command(calibrate_command, "calibrate")
     main.add_command(outbox_command, "outbox")
+    main.add_command(export_command, "export")
     main.add_command(scheduler_status_command, "scheduler-status")
 
 
