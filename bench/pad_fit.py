@@ -7,8 +7,9 @@ Data: ../shared/spoof (live captures and attacks of the same people) plus ../sha
 ../shared/faces-asia as bona fide photos (the fusion must not flag ordinary photos of people:
 those sets are what genuine check-ins are measured on). Every split is by subject / person:
 no one is in the training and the test part of a fold. The logistic regression is plain IRLS
-with a small ridge (numpy; 8 features, ~2,300 rows), classes weighted equally and each attack
-kind weighted equally within the attack class. Writes ``bench/results/pad_fit.json``.
+with a small ridge (numpy; 7 cues and 3 x 354 texture values, ~2,300 rows), classes weighted
+equally and each attack kind weighted equally within the attack class. Writes
+``bench/results/pad_fit.json``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ from verification.pad import CUE_NAMES  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 FOLDS = 5
 RIDGE = 3.0
-#: The operating point: the largest threshold whose out-of-fold share of the spoof set's live
-#: captures (webcam selfies, the closest to a check-in) flagged stays at or below this.
-TARGET_LIVE_FLAGGED = 0.08
+#: The operating point: the lowest threshold at which, out of fold, every attack kind of every
+#: source (Replay-Attack print / phone / tablet, NUAA print) passes PAD at most this often. The
+#: issue's floor is 5 % auto-accepted; 3 % leaves room for subjects the fit never saw (a
+#: held-out set is expected to do a little worse). Version 2 of the cues chose the threshold on
+#: live captures flagged (8 %) instead and missed the live floor on NUAA.
+ATTACK_PASS_CAP = 0.03
 
 
 def matrix(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
@@ -100,11 +104,29 @@ def cross_validate(X, y, w, rows, cols=None):
     return oof
 
 
-def threshold_for(scores: np.ndarray, live: np.ndarray, target: float) -> float:
-    """Largest t with share(live scores < t) <= target."""
-    s = np.sort(scores[live])
-    k = int(np.floor(target * len(s)))
-    return float(s[k]) if k < len(s) else 1.0
+def attack_groups(rows: list[dict]) -> list[np.ndarray]:
+    """Row indices of each (source, attack kind) of the spoof set."""
+    keys = sorted({(r["source"], r["attack"]) for r in rows if r["label"] == "spoof"})
+    return [
+        np.array(
+            [
+                i
+                for i, r in enumerate(rows)
+                if (r["source"], r["attack"]) == k and r["label"] == "spoof"
+            ]
+        )
+        for k in keys
+    ]
+
+
+def threshold_for(scores: np.ndarray, rows: list[dict], cap: float) -> float:
+    """Lowest t (P(live) at or above it passes) with every attack kind's pass share <= cap."""
+    groups = attack_groups(rows)
+    cands = np.unique(np.concatenate([scores, [1.0]]))
+    for t in cands:  # ascending: the first that holds is the lowest
+        if max(float((scores[g] >= t).mean()) for g in groups) <= cap:
+            return float(t)
+    return 1.0
 
 
 def rates(oof, rows, t):
@@ -136,7 +158,12 @@ def main() -> None:
     ap.add_argument(
         "--write", metavar="FILE", help="write the fitted fusion (verification/pad_fusion.json)"
     )
-    ap.add_argument("--target", type=float, default=TARGET_LIVE_FLAGGED)
+    ap.add_argument(
+        "--attack-cap",
+        type=float,
+        default=ATTACK_PASS_CAP,
+        help="largest out-of-fold share of any attack kind that may pass (default %(default)s)",
+    )
     args = ap.parse_args()
     X, y, w, rows = matrix(pad_features.load())
     live = y == 1
@@ -153,20 +180,16 @@ def main() -> None:
         oof = cross_validate(X, y, w, rows, cols)
         single[name] = {"auc_raw": raw, "auc_oof": auc(oof[live], oof[~live])}
         print(f"  {name:20s} raw {raw:.3f}  fitted out-of-fold {single[name]['auc_oof']:.3f}")
-    for name, cols in (("without texture", list(range(n))), ("model only", [0, 1])):
+    live_captures = np.array([r["set"] == "spoof" and r["label"] == "live" for r in rows])
+    for name, cols in (("without texture", list(range(n))), ("model only", [0])):
         oof = cross_validate(X, y, w, rows, cols)
-        tt = threshold_for(
-            oof, np.array([r["set"] == "spoof" and r["label"] == "live" for r in rows]), args.target
-        )
-        rr = rates(oof, rows, tt)
-        worst = max(v["passed"] for v in rr.values() if "passed" in v)
+        tt = threshold_for(oof, rows, args.attack_cap)
         print(
-            f"  {name:20s} fused AUC {auc(oof[live], oof[~live]):.3f}; "
-            f"worst attack kind passed {worst:.1%}"
+            f"  {name:20s} fused AUC {auc(oof[live], oof[~live]):.3f}; live captures flagged "
+            f"{(oof[live_captures] < tt).mean():.1%} at the attack cap"
         )
     oof = cross_validate(X, y, w, rows)
-    live_captures = np.array([r["set"] == "spoof" and r["label"] == "live" for r in rows])
-    t = threshold_for(oof, live_captures, args.target)
+    t = threshold_for(oof, rows, args.attack_cap)
     print(f"\nfused, out of fold: AUC {auc(oof[live], oof[~live]):.3f}; threshold {t:.3f}")
     r = rates(oof, rows, t)
     for k, v in sorted(r.items()):
@@ -191,7 +214,7 @@ def main() -> None:
             "by": "bench/pad_fit.py",
             "folds": FOLDS,
             "split": "by subject/person",
-            "target_live_flagged": args.target,
+            "attack_pass_cap": args.attack_cap,
             "auc_oof": round(auc(oof[live], oof[~live]), 4),
             "rates_oof": r,
         },
@@ -200,7 +223,7 @@ def main() -> None:
     out = {
         "rows": len(rows),
         "folds": FOLDS,
-        "target_live_flagged": args.target,
+        "attack_pass_cap": args.attack_cap,
         "threshold": round(t, 4),
         "auc_oof": auc(oof[live], oof[~live]),
         "single_cues": single,
