@@ -40,6 +40,11 @@ PAD_MODEL_FILE = "minifasnetv2se_128.onnx"
 PAD_MODEL_SHA256 = "af2381b88f38769222ed93379e12444e2a50814575de1c46170de570c55a42b6"
 PAD_INPUT = 128
 PAD_CROP_SCALE = 1.5
+#: Faces larger than this (px, longer box side) are scored on a copy of the photo downscaled so
+#: the face is this size: every crop is then small (the largest, 2.5 x, is 640 px) and a phone's
+#: 1080 px selfie costs what a webcam frame does. The fitted photos' faces are 108-324 px
+#: (95th percentile), so the cues see what they were fitted on.
+PAD_FACE_MAX = 256
 
 #: The cue names, in the order of the fitted weights (after the intercept).
 CUE_NAMES: tuple[str, ...] = (
@@ -91,21 +96,52 @@ class PadResult:
 
 def square_crop(bgr: np.ndarray, box: Sequence[float], scale: float, side: int) -> np.ndarray:
     """A ``side``-px square crop centred on ``box`` (x, y, w, h), ``scale`` x its longer side,
-    edges filled by reflection (the model's training crop)."""
+    edges filled by reflection (the model's training crop).
+
+    Only the part of the image the crop and its reflection draw from is copied and padded (the
+    same pixels as padding the whole image: a 2.5 x crop of a big face on a 1080 px photo used to
+    copy several megapixels)."""
     x, y, w, h = (float(v) for v in box)
     half = scale * max(w, h) / 2
     cx, cy = x + w / 2, y + h / 2
     x0, y0 = int(round(cx - half)), int(round(cy - half))
     x1, y1 = int(round(cx + half)), int(round(cy + half))
     H, W = bgr.shape[:2]
-    pad = max(0, -x0, -y0, x1 - W, y1 - H)
-    src = bgr
-    if pad:
-        src = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-    crop = src[y0:y1, x0:x1]
+    pl, pt, pr, pb = max(0, -x0), max(0, -y0), max(0, x1 - W), max(0, y1 - H)
+    if pl or pt or pr or pb:
+        # BORDER_REFLECT_101 maps -k -> k and (W - 1) + k -> (W - 1) - k: the sub-image must hold
+        # those columns (rows) too, and it touches the image's edge wherever it is padded.
+        sx0 = max(0, min(x0, W - 1 - pr) if pr else x0)
+        sx1 = min(W, max(x1, pl + 1) if pl else x1)
+        sy0 = max(0, min(y0, H - 1 - pb) if pb else y0)
+        sy1 = min(H, max(y1, pt + 1) if pt else y1)
+        sub = bgr[sy0:sy1, sx0:sx1]
+        if max(pl, pr) >= sub.shape[1] or max(pt, pb) >= sub.shape[0]:
+            sub, sx0, sy0 = bgr, 0, 0  # a crop wider than twice the image: reflect the whole
+            pl, pt, pr, pb = max(0, -x0), max(0, -y0), max(0, x1 - W), max(0, y1 - H)
+        else:
+            pr = max(0, x1 - (sx0 + sub.shape[1])) if pr else 0
+            pb = max(0, y1 - (sy0 + sub.shape[0])) if pb else 0
+        src = cv2.copyMakeBorder(sub, pt, pb, pl, pr, cv2.BORDER_REFLECT_101)
+        crop = src[y0 - sy0 + pt : y1 - sy0 + pt, x0 - sx0 + pl : x1 - sx0 + pl]
+    else:
+        crop = bgr[y0:y1, x0:x1]
     interp = cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR
     return cv2.resize(crop, (side, side), interpolation=interp)
+
+
+def working_copy(bgr: np.ndarray, face: Face) -> tuple[np.ndarray, Face]:
+    """``bgr`` and ``face`` downscaled (INTER_AREA) so the face's longer side is at most
+    :data:`PAD_FACE_MAX` px; unchanged when it already is."""
+    k = PAD_FACE_MAX / max(face.box[2], face.box[3])
+    if k >= 1.0:
+        return bgr, face
+    h, w = bgr.shape[:2]
+    small = cv2.resize(
+        bgr, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA
+    )
+    box = tuple(float(v) * k for v in face.box)
+    return small, Face(box=box, landmarks=face.landmarks * k, score=face.score)  # type: ignore[arg-type]
 
 
 class PadModel:
@@ -295,7 +331,9 @@ class PresentationAttackDetector:
         return cues
 
     def features(self, bgr: np.ndarray, face: Face) -> tuple[dict[str, float], np.ndarray]:
-        """(named cues, colour-texture vector) of the face."""
+        """(named cues, colour-texture vector) of the face (on a working copy where the face is at
+        most :data:`PAD_FACE_MAX` px)."""
+        bgr, face = working_copy(bgr, face)
         return self.cues(bgr, face), colour_texture(bgr, face)
 
     def assess(self, bgr: np.ndarray, face: Face) -> PadResult:

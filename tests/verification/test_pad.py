@@ -8,14 +8,16 @@ import os
 import shutil
 import sys
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from verification import VerificationError, Verifier
 from verification.image import decode_image
-from verification.pad import CUE_NAMES, PadResult
+from verification.pad import CUE_NAMES, PadResult, square_crop
 
 REPO = Path(__file__).resolve().parents[2]
 SPOOF = Path(os.environ.get("ISOCHECK_SPOOF_DIR", REPO.parent / "shared/spoof"))
@@ -157,3 +159,38 @@ def test_enrolment_from_a_printed_photo_is_refused_with_presentation_suspected(p
             pad_verifier.enrol(f.read_bytes())
         codes.append(exc.value.code)
     assert codes.count("presentation_suspected") >= 4
+
+
+def _square_crop_reference(
+    bgr: np.ndarray, box: Sequence[float], scale: float, side: int
+) -> np.ndarray:
+    """The obvious way (pad the whole image), which square_crop must equal."""
+    x, y, w, h = (float(v) for v in box)
+    half = scale * max(w, h) / 2
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = int(round(cx - half)), int(round(cy - half))
+    x1, y1 = int(round(cx + half)), int(round(cy + half))
+    H, W = bgr.shape[:2]
+    pad = max(0, -x0, -y0, x1 - W, y1 - H)
+    src = bgr
+    if pad:
+        src = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
+    crop = src[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR
+    return cv2.resize(crop, (side, side), interpolation=interp)
+
+
+def test_square_crop_pads_only_what_it_needs_and_equals_padding_the_whole_image():
+    """The fast crop (copies only the region the crop and its reflection use) gives the very
+    pixels of reflecting the whole image, near every edge, for crops up to 5 x the face."""
+    rng = np.random.default_rng(1)
+    for _ in range(2000):
+        H, W = (int(v) for v in rng.integers(40, 400, 2))
+        img = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+        w = rng.uniform(10, min(H, W))
+        h = w * rng.uniform(0.8, 1.25)
+        x, y = rng.uniform(-w / 2, W - w / 2), rng.uniform(-h / 2, H - h / 2)
+        scale, side = float(rng.choice([1.0, 1.5, 2.5, 5.0])), int(rng.choice([64, 96, 128]))
+        fast = square_crop(img, (x, y, w, h), scale, side)
+        assert np.array_equal(fast, _square_crop_reference(img, (x, y, w, h), scale, side))
