@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         description="Rate-limit counters: memory:// (one process) or redis://host:6379 (shared)",
     )
     ratelimit_enabled: bool = Field(True, description="Turn rate limits off (load tests only)")
+    checkin_retake: bool = Field(
+        True,
+        description="A selfie in the face review band, with the window open, asks the phone for "
+        "one more selfie (no attempt used) before a person reviews; both decide together",
+    )
     rate_limit_activation: str = Field(
         "5/minute;20/hour", description="Activation attempts per client IP (brute-force guard)"
     )

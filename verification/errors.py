@@ -52,6 +52,9 @@ RESULT_CODES: tuple[str, ...] = (
     "replayed_image",
     "liveness_failed",
     "presentation_suspected",
+    # a check-in selfie in the review band, with the window open: one more capture is asked for
+    # before a person reviews (the server's retake policy; Verifier.decide_retake)
+    "retake_requested",
 )
 
 #: Every stable code, in a fixed order (``presentation_suspected`` is both: a refused enrolment

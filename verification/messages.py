@@ -196,6 +196,18 @@ MESSAGES: dict[str, dict[str, Message]] = {
             "The face could not be confirmed automatically. Health-station staff will check it.",
         ),
     },
+    "retake_requested": {
+        "vi": Message(
+            "Chụp thêm một ảnh",
+            "Chưa nhận rõ khuôn mặt. Hãy chụp lại ngay: quay mặt về phía ánh sáng, cầm điện thoại "
+            "ngang tầm mắt, nhìn thẳng vào máy. Lần chụp này không bị tính là một lần thử.",
+        ),
+        "en": Message(
+            "One more photo, please",
+            "The face was not clear enough. Take another photo now: face the light, hold the "
+            "phone at eye level and look straight at it. This does not use up an attempt.",
+        ),
+    },
     "face_mismatch": {
         "vi": Message(
             "Khuôn mặt không khớp",

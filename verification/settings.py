@@ -193,6 +193,18 @@ class VerificationSettings(BaseSettings):
         description="As sface_accept_shift, for dlib (measured the same way)",
     )
 
+    retake_accept: float = Field(
+        0.4943,
+        gt=0,
+        lt=2,
+        description="After a retake (a first selfie in the review band, then a second one), the "
+        "check-in matches when the mean of the two best distances is at or below this. "
+        "Calibrated by bench/review_load.py on faces-asia's K-pop impostors (same gender, same "
+        "styling), 2-fold by person, so that the whole policy (first capture + retake) "
+        "auto-accepts <= 0.1 % of them: measured 2 of 3,052; genuine check-ins reviewed 19.8 % "
+        "-> 13.1 %, faces 0 impostors of 39,882",
+    )
+
     # --- template augmentation -----------------------------------------------------------------
     max_templates: int = Field(
         5,

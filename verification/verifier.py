@@ -382,6 +382,23 @@ class Verifier:
             return "review", "face_review"
         return "mismatch", "face_mismatch"
 
+    def decide_retake(
+        self, first: float, second: float, templates: int = 1, embedder: str | None = None
+    ) -> tuple[Decision, str]:
+        """(decision, code) of a retake: ``first`` is the best distance of a selfie that landed
+        in the review band, ``second`` the retake's. The retake matches on its own (<= accept),
+        or both together when their mean is <= ``retake_accept`` (calibrated so the two chances
+        keep the false-accept rate of the whole policy at 0.1 %). Otherwise a person reviews:
+        a first capture in the review band means the face was close, so a retake outside it is
+        not a mismatch either."""
+        accept, _review = self.thresholds(embedder, templates)
+        together = (embedder or self.embedder) == "sface" and (
+            (first + second) / 2 <= self.settings.retake_accept
+        )  # calibrated for SFace only
+        if second <= accept or together:
+            return "match", "face_match"
+        return "review", "face_review"
+
     def _compatible(self, templates: Iterable[Any]) -> list[Template]:
         ts = coerce_all(templates)
         kind = (self.embedder, self.model_sha256())

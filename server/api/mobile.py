@@ -234,6 +234,17 @@ def _judge_and_answer(s, person, prompt, attempt, upload, lang: str):
         hashes=checkins.previous_hashes(session=s, person=person),
     )
     VERIFY_SECONDS.observe(time.perf_counter() - started)
+    verdict = checkins.with_retake(
+        session=s,
+        settings=settings,
+        verifier=verifier,
+        person=person,
+        prompt=prompt,
+        attempt=attempt,
+        verdict=verdict,
+        templates=templates,
+        now=now,
+    )
     # 3. decide (compare-and-swap on the attempt)
     won = checkins.apply_verdict(
         session=s,

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from server.alerts.service import AlertRequest, raise_alerts
 from server.checkins import messaging
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.checkins.service import LATE_GRACE
+from server.checkins.service import LATE_GRACE, RETAKE_CODE
 from server.enums import AlertKind, AttemptDecision, PersonStatus, PromptState
 from server.people.models import Person
 from server.schedule import bulk
@@ -146,6 +146,7 @@ def close_overdue(
         .order_by(_P.due_at, _P.id)
     )
     rows = session.execute(bulk.lock_batch(session, query, limit=limit, of=_P)).all()
+    rows = _retakes_to_review(session, rows, now)
     excused: list[int] = []
     blamed: list[int] = []
     for pid, opens_at, opened_at, due_at in rows:
@@ -187,6 +188,36 @@ def close_overdue(
             ],
         )
     return len(missed), len(system)
+
+
+def _retakes_to_review(session: Session, rows: list, now: datetime) -> list:
+    """Prompts whose window closed while a retake was asked for and never sent go to a person,
+    not to ``missed``: their first capture's face was close (review band), so it is reviewed as
+    it would have been without the retake policy. Returns the other rows."""
+    ids = [r[0] for r in rows]
+    if not ids:
+        return rows
+    pending = session.execute(
+        select(CheckinAttempt.id, CheckinAttempt.prompt_id).where(
+            CheckinAttempt.prompt_id.in_(ids), CheckinAttempt.code == RETAKE_CODE
+        )
+    ).all()
+    if not pending:
+        return rows
+    session.execute(
+        update(CheckinAttempt)
+        .where(CheckinAttempt.id.in_([a for a, _ in pending]), CheckinAttempt.code == RETAKE_CODE)
+        .values(decision=AttemptDecision.review, code="face_review")
+        .execution_options(synchronize_session=False)
+    )
+    moved = {p for _, p in pending}
+    session.execute(
+        update(CheckinPrompt)
+        .where(CheckinPrompt.id.in_(moved), CheckinPrompt.state.in_(LIVE))
+        .values(state=PromptState.completed, closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return [r for r in rows if r[0] not in moved]
 
 
 def cancel_for_persons(*, session: Session, person_ids: Sequence[int], now: datetime) -> int:

@@ -169,7 +169,11 @@ def previous_hashes(*, session: Session, person: Person) -> list[str]:
     inside their templates.)"""
     accepted_selfies = select(CheckinAttempt.image_id).where(
         CheckinAttempt.person_id == person.id,
-        CheckinAttempt.decision.in_([AttemptDecision.verified, AttemptDecision.review]),
+        or_(
+            CheckinAttempt.decision.in_([AttemptDecision.verified, AttemptDecision.review]),
+            # the first capture of a retake: sending it again is not a second capture
+            CheckinAttempt.code == RETAKE_CODE,
+        ),
     )
     rows = session.execute(
         select(StoredImage.sha256, StoredImage.phash, StoredImage.face_phash).where(
@@ -237,6 +241,77 @@ def judge(
             bad_image_status=BAD_IMAGE_STATUS.get(exc.code),
         )
     return _verdict_of(result)
+
+
+RETAKE_CODE = "retake_requested"
+
+
+def with_retake(
+    *,
+    session: Session,
+    settings: Settings,
+    verifier: Any,
+    person: Person,
+    prompt: CheckinPrompt,
+    attempt: CheckinAttempt,
+    verdict: Verdict,
+    templates: list[Any],
+    now: datetime,
+) -> Verdict:
+    """The retake policy, between judging a selfie and writing its verdict.
+
+    - A selfie whose face landed in the review band (``face_review``), while the window is open
+      and no retake was asked for this prompt yet, becomes ``retake_requested``: not counted, the
+      prompt stays open, the phone asks for one more selfie at once.
+    - The next face-judged selfie of that prompt is decided with the first one
+      (:meth:`verification.Verifier.decide_retake`): a match, or a review. A presentation-attack
+      suspicion, a replay (sending the first capture again), a liveness or location problem keep
+      their own verdict.
+    A retake is asked at most once per prompt, so a check-in is decided after two captures.
+    """
+    if not settings.checkin_retake or verdict.result is None:
+        return verdict
+    first = session.scalar(
+        select(CheckinAttempt)
+        .where(
+            CheckinAttempt.prompt_id == prompt.id,
+            CheckinAttempt.code == RETAKE_CODE,
+            CheckinAttempt.id != attempt.id,
+        )
+        .order_by(CheckinAttempt.id)
+        .limit(1)
+    )
+    if first is None:
+        outside = attempt.distance_from_home_m is not None and outside_geofence(
+            distance_m=attempt.distance_from_home_m,
+            radius_m=person.geofence_radius_m,
+            accuracy_m=attempt.accuracy_m or 0.0,
+        )
+        if verdict.code == "face_review" and now < prompt.due_at and not outside:
+            return Verdict(
+                AttemptDecision.rejected,
+                RETAKE_CODE,
+                score=verdict.score,
+                details={**verdict.details, "retake": "requested"},
+                result=verdict.result,
+            )
+        return verdict
+    if verdict.code not in ("face_review", "face_mismatch") or first.score is None:
+        return verdict
+    second = verdict.score if verdict.score is not None else float("inf")
+    decision, code = verifier.decide_retake(first.score, second, templates=len(templates))
+    details = {
+        **verdict.details,
+        "retake": {
+            "first_attempt_id": first.id,
+            "first": first.score,
+            "second": second,
+            "face_code": verdict.code,
+        },
+    }
+    mapped = AttemptDecision.verified if decision == "match" else AttemptDecision.review
+    # the result stays the second capture's own: only a capture that matched alone is learned
+    return Verdict(mapped, code, score=verdict.score, details=details, result=verdict.result)
 
 
 def _verdict_of(result: Any) -> Verdict:

@@ -125,7 +125,7 @@ async function submit(blob) {
   attemptKey = null; // answered: the next photo is a new attempt
   const d = r.data || {};
   if (d.attempts_left !== undefined) { current.attempts_left = d.attempts_left; $("#attempts").textContent = `${t("attempts_left")}: ${d.attempts_left}`; }
-  const cls = d.result === "verified" ? "ok" : d.result === "review" ? "warn" : "bad";
+  const cls = d.result === "verified" ? "ok" : (d.result === "review" || d.code === "retake_requested") ? "warn" : "bad";
   say(`${d.title || ""} — ${d.message || d.detail || ""}`.trim(), cls);
   $("#msg").dataset.code = d.code || "";
   if (d.result === "verified" || d.result === "review" || d.prompt_state === "failed") { stopCamera(); await refreshPrompt(); }
