@@ -122,3 +122,9 @@ def test_the_shifted_threshold_is_kept_to_four_decimals():
     """Stored and shown thresholds carry 4 decimals (float noise of the sum is rounded away)."""
     v = Verifier(VerificationSettings(sface_accept=0.5, sface_accept_shift=[0.0, -0.03804]))
     assert v.thresholds("sface", templates=2)[0] == 0.462
+
+
+def test_the_reported_value_is_rounded_to_four_decimals():
+    with pytest.raises(VerificationError) as err:
+        gate(replace(GOOD, sharpness=49.123456), LIMITS)
+    assert err.value.details["value"] == 49.1235
