@@ -5,13 +5,14 @@ ifeq ($(UV),)
 UV := python3 -m uv
 endif
 
-.PHONY: help setup run test test-fast lint format bench clean
+.PHONY: help setup run test test-fast lint format bench mutation clean
 
 help:
 	@echo "make run    install, migrate, load demo data, serve on http://127.0.0.1:8000 (+ scheduler)"
 	@echo "make test   install and run the whole test suite"
 	@echo "make lint   ruff"
 	@echo "make bench  benchmarks (print tables, write bench/results/*.json)"
+	@echo "make mutation  mutation testing of the deciding rules (slow; docs/testing.md)"
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -44,6 +45,10 @@ format: setup
 
 bench: setup
 	$(UV) run python bench/verify_bench.py
+
+# Slow and CPU-hungry: never part of `make test` or CI. MODULES="verifier risk" for some.
+mutation: setup
+	$(UV) run python bench/mutation.py --show $(MODULES)
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -20,6 +20,7 @@ from scheduler.models import SchedulerHeartbeat
 from server.clock import Clock
 from server.config import Settings
 from server.db import session_scope
+from server.schedule import bulk
 
 log = logging.getLogger("isocheck.scheduler")
 
@@ -64,14 +65,15 @@ def run_sweep(
     duration = time.perf_counter() - started
     try:
         with session_scope(session_factory) as session:
-            beat = session.get(SchedulerHeartbeat, name)
-            if beat is None:
-                beat = SchedulerHeartbeat(name=name)
-                session.add(beat)
-            beat.last_run_at = clock.now()
-            beat.last_duration_s = duration
-            beat.instance = INSTANCE
-            beat.last_error = error
+            # an upsert, not get-then-insert: two schedulers writing a sweep's first heartbeat
+            # at once must not collide on pk_scheduler_heartbeats (issue 20)
+            bulk.upsert(
+                session, SchedulerHeartbeat.__table__,
+                [{"name": name, "last_run_at": clock.now(), "last_duration_s": duration,
+                  "instance": INSTANCE, "last_error": error}],
+                conflict=("name",),
+                update_columns=("last_run_at", "last_duration_s", "instance", "last_error"),
+            )  # fmt: skip
     except Exception:  # noqa: BLE001 - the database may be down; the next run retries
         log.exception("could not record heartbeat of sweep %s", name)
     if moved:

@@ -40,10 +40,18 @@ class PersonMessage:
     key: str
 
 
-def send_to_persons(*, session: Session, messages: Sequence[PersonMessage], now: datetime) -> int:
+def send_to_persons(
+    *,
+    session: Session,
+    messages: Sequence[PersonMessage],
+    now: datetime,
+    count_inserted: bool = False,
+) -> int:
     """Enqueue ``messages`` (``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``, one
     ``executemany``); returns the number of outbox rows offered (a row whose key exists already
-    is skipped by the database)."""
+    is skipped by the database). With ``count_inserted`` the insert says which rows it wrote
+    (``RETURNING``) and the number of people who got at least one new row is returned instead:
+    for callers whose only guard against a second scheduler is the key itself."""
     if not messages:
         return 0
     ids = sorted({m.person_id for m in messages})
@@ -91,6 +99,12 @@ def send_to_persons(*, session: Session, messages: Sequence[PersonMessage], now:
                     "created_at": now,
                 }
             )
+    if count_inserted:
+        inserted = bulk.insert_ignore(
+            session, _NOTIFICATIONS, rows, conflict=("idempotency_key",),
+            returning=[_NOTIFICATIONS.c.person_id],
+        )  # fmt: skip
+        return len({row.person_id for row in inserted})
     bulk.insert_ignore_many(session, _NOTIFICATIONS, rows, conflict=("idempotency_key",))
     return len(rows)
 

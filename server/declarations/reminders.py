@@ -9,10 +9,10 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.checkins import messaging
 from server.declarations.models import Declaration
 from server.enums import PersonStatus
 from server.notify.models import Notification
-from server.notify.routing import notify_person
 from server.people.models import Person
 from server.schedule.policy import PolicyResolver
 
@@ -33,7 +33,9 @@ def send_declaration_reminders(
        reminders already enqueued for those people.
     2. For each person whose local time is past the reminder time and who has neither declared
        since local midnight nor been reminded today, enqueue the reminder (idempotent key per
-       person and local day, so a second scheduler or a rerun never sends it twice)."""
+       person and local day, so a second scheduler or a rerun never sends it twice), in one
+       ``INSERT … ON CONFLICT DO NOTHING`` for the page (the rows ``notify_person`` would write);
+       the count is of people who got a new row, so a racing scheduler counts only its own."""
     people = session.scalars(
         select(Person)
         .where(
@@ -64,7 +66,7 @@ def send_declaration_reminders(
             )
         )
     )
-    sent = 0
+    due: list[messaging.PersonMessage] = []
     for person in people:
         policy = resolver.policy(ward_id=person.ward_id, person_overrides=person.schedule_policy)
         zone = resolver.zone(ward_id=person.ward_id, person_zone=person.timezone)
@@ -78,13 +80,13 @@ def send_declaration_reminders(
         key = reminder_key(person.id, local.date().isoformat())
         if any(k.startswith(key + ":") for k in reminded):
             continue
-        notify_person(
-            session=session,
-            person=person,
-            kind="declaration_reminder",
-            payload={"day": local.date().isoformat()},
-            now=now,
-            idempotency_key=key,
+        due.append(
+            messaging.PersonMessage(
+                person.id, "declaration_reminder", {"day": local.date().isoformat()}, key
+            )
         )
-        sent += 1
+    # INSERT … ON CONFLICT (idempotency_key) DO NOTHING: a second scheduler that read the same
+    # page before this one committed skips the rows instead of failing its whole sweep
+    # (UniqueViolation uq_notifications_idempotency_key, issue 20).
+    sent = messaging.send_to_persons(session=session, messages=due, now=now, count_inserted=True)
     return sent, (ids[-1] if len(people) == limit else 0)
