@@ -105,3 +105,59 @@ def test_the_same_verdict_twice_at_once_counts_one_attempt(
         assert sorted(won) == [False, True], won
         session.expire_all()
         assert session.get(CheckinPrompt, prompt.id).attempts_used == 1
+
+
+def test_what_a_verdict_leaves_behind(session, settings, clock):
+    """The records a verdict writes, field by field: the audit event, the failed prompt's
+    close time and its alert, a completed prompt's close time (mutation survivors)."""
+    from server.alerts.models import Alert
+
+    world = MiniWorld(session, clock.now())
+    person = world.person()
+    now = clock.now()
+
+    def judge(prompt, verdict):
+        attempt = world.attempt(prompt)
+        assert apply_verdict(session=session, settings=settings, verifier=get_verifier(),
+                             person=person, prompt=prompt, attempt=attempt, verdict=verdict,
+                             templates=[], now=now)  # fmt: skip
+        session.commit()
+        return attempt
+
+    done = world.prompt(person)
+    attempt = judge(done, Verdict(AttemptDecision.verified, "face_match", score=0.2))
+    event = session.scalar(select(audit.AuditEvent).where(
+        audit.AuditEvent.action == "checkin.judged", audit.AuditEvent.target_id == attempt.id))
+    assert (event.actor_kind, event.actor_id, event.target_kind, event.area_id, event.at) == (
+        "device", attempt.device_id, "checkin_attempt", person.ward_id, now)
+    assert event.details == {"decision": "verified", "code": "face_match"}
+    session.expire_all()
+    assert session.get(CheckinPrompt, done.id).closed_at == now
+
+    failing = world.prompt(person)
+    failing.attempts_used = failing.max_attempts - 1
+    session.commit()
+    last = judge(failing, Verdict(AttemptDecision.rejected, "face_mismatch", score=1.4))
+    session.expire_all()
+    p = session.get(CheckinPrompt, failing.id)
+    assert (p.state, p.closed_at, p.attempts_used) == (PromptState.failed, now, p.max_attempts)
+    alert = session.scalar(select(Alert).where(Alert.prompt_id == failing.id))
+    assert (alert.kind.value, alert.attempt_id, alert.details) == (
+        "failed_verification", last.id, {"last_code": "face_mismatch"})
+
+    away = world.prompt(person)
+    attempt = world.attempt(away)
+    attempt.distance_from_home_m, attempt.accuracy_m = 5000.0, 10.0
+    session.commit()
+    apply_verdict(session=session, settings=settings, verifier=get_verifier(), person=person,
+                  prompt=away, attempt=attempt,
+                  verdict=Verdict(AttemptDecision.verified, "face_match", score=0.2),
+                  templates=[], now=now)  # fmt: skip
+    session.commit()
+    session.expire_all()
+    row = session.get(CheckinAttempt, attempt.id)
+    assert (row.decision, row.code) == (AttemptDecision.rejected, "outside_home")
+    assert row.details["face_decision"] == "verified"
+    alert = session.scalar(select(Alert).where(Alert.prompt_id == away.id))
+    assert (alert.kind.value, alert.attempt_id, alert.details) == (
+        "outside_home", attempt.id, {"distance_m": 5000.0, "accuracy_m": 10.0})
