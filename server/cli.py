@@ -48,10 +48,9 @@ def serve(
 
     For several hosts, run the app under gunicorn and `isocheck scheduler` separately.
     """
-    import waitress
-
     from server import migrate as migrations
     from server.app import create_app
+    from server.serving import make_server
 
     settings = _settings()
     if migrate:
@@ -68,15 +67,11 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     click.echo(f"isocheck ({settings.mode.value}) serving on http://{host}:{port}", err=True)
+    server = make_server(
+        app, host=host, port=port, threads=threads, max_upload_bytes=settings.max_upload_bytes
+    )
     try:
-        waitress.serve(
-            app,
-            host=host,
-            port=port,
-            threads=threads,
-            ident="isocheck",
-            max_request_body_size=settings.max_upload_bytes + 1024 * 1024,
-        )
+        server.run()
     finally:
         if state.scheduler is not None:
             state.scheduler.shutdown(wait=False)
