@@ -73,6 +73,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "escalation": ("Cấp xử lý", "Level"),
     "deadline": ("Hạn tiếp nhận", "Acknowledge by"),
     "overdue": ("Quá hạn", "Overdue"),
+    "occurrences": ("lần", "times"),
+    "occurrences_title": (
+        "Cảnh báo còn mở đã gộp các lần lặp lại (không gửi thông báo lần nữa)",
+        "The open alert absorbed its repeats (nobody was told again)",
+    ),
+    "last_occurred": ("lần cuối", "last"),
+    "occurrence_evidence": ("Các lần lặp lại", "Repeats"),
     "actions": ("Thao tác", "Actions"),
     "note": ("Ghi chú", "Note"),
     "note_optional": ("Ghi chú (không bắt buộc)", "Note (optional)"),

@@ -616,6 +616,7 @@ def _render_person(p: Person, status: int = 200, **extra: Any):
     s = db_session()
     now = _now()
     decls = svc.declarations(session=s, person=p)
+    history = svc.alert_history(session=s, person=p)
     stamps = [d.measured_at.astimezone(ctx().settings.zone).strftime("%d/%m %H:%M") for d in decls]
     spo2 = [(d.measured_at, float(d.spo2)) for d in decls if d.spo2 is not None]
     temps = [(d.measured_at, float(d.temperature_c)) for d in decls if d.temperature_c is not None]
@@ -653,7 +654,8 @@ def _render_person(p: Person, status: int = 200, **extra: Any):
             labels=temp_labels,
             empty=_t("no_data"),
         ),
-        alerts=svc.alert_history(session=s, person=p),
+        alerts=history,
+        alert_occurrences=svc.alert_occurrences(session=s, alerts=history),
         audit_rows=svc.audit_trail(session=s, person=p),
         doctor=doctor,
         doctors=svc.doctors_in_scope(session=s, staff=g.staff) if manager else [],
