@@ -25,7 +25,7 @@ from server.observability import CHECKINS, VERIFY_SECONDS
 from server.people.enrolment import activate_device, load_templates
 from server.people.schemas import ActivationRequest, PushTokenUpdate
 from server.storage import image_store
-from server.validation import json_body, validate
+from server.validation import field_error, json_body, validate
 from server.web import ctx, db_session
 
 bp = Blueprint("mobile", __name__, url_prefix="/api/v1")
@@ -141,7 +141,7 @@ def submit_checkin():
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "Idempotency-Key", "message": "at most 128 characters"}]},
+            extra={"errors": [field_error("Idempotency-Key", "at_most_chars", n=128)]},
         )
 
     if key is not None:
@@ -167,7 +167,7 @@ def submit_checkin():
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "selfie", "message": "a selfie file is required"}]},
+            extra={"errors": [field_error("selfie", "selfie_required")]},
         )
     form = validate(CheckinForm, request.form.to_dict())
     frames = [f.read() for f in request.files.getlist("frames")]
@@ -175,7 +175,7 @@ def submit_checkin():
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "frames", "message": f"at most {MAX_FRAMES} frames"}]},
+            extra={"errors": [field_error("frames", "at_most_frames", n=MAX_FRAMES)]},
         )
     upload = checkins.Upload(
         image=selfie.read(),
@@ -290,7 +290,7 @@ def list_my_history():
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "limit", "message": "an integer from 1 to 200"}]},
+            extra={"errors": [field_error("limit", "integer_range", lo=1, hi=200)]},
         ) from exc
     now = ctx().clock.now()
     prompts = s.scalars(

@@ -755,6 +755,7 @@ def person_schedule(person_id: int):
         except (ValueError, TypeError) as exc:  # JSONDecodeError and PolicyError are ValueErrors
             error = str(exc)[:500]
     if error:
+        error = i18n.policy_message(error, g.lang)
         return _render_person(p, 422, policy_text=raw, policy_error=error)
     s = db_session()
     before = p.schedule_policy

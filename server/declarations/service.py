@@ -18,6 +18,7 @@ from server.declarations.schemas import DeclarationIn
 from server.enums import AlertKind, AlertState, RiskLevel
 from server.errors import ApiError
 from server.people.models import Area, Person
+from server.validation import field_error
 
 #: A declaration may be entered a little ahead of the server's clock (phone clocks drift) and
 #: up to a week late (staff entering a paper record).
@@ -113,13 +114,13 @@ def submit(
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "measured_at", "message": "in the future"}]},
+            extra={"errors": [field_error("measured_at", "in_the_future")]},
         )
     if data.measured_at < now - MAX_AGE:
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "measured_at", "message": "older than 7 days"}]},
+            extra={"errors": [field_error("measured_at", "older_than_7_days")]},
         )
     rules = risk.load_rules(settings.risk_rules_file)
     zone = person_zone(session=session, person=person, settings=settings)

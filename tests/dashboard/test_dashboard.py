@@ -324,7 +324,7 @@ def test_person_page_shows_compliance_charts_history_and_audit(app, client, worl
     assert "0 / 1" in html  # the failed prompt was due, none completed
     assert html.count("<svg") >= 2 and "polyline" in html
     assert "Xác thực khuôn mặt thất bại" in html  # alert history
-    assert "declaration.submit" in html  # audit trail
+    assert "Khai báo y tế" in html and "declaration.submit" not in html  # audit trail, in words
     assert "Cấp lại mã kích hoạt" not in html  # doctors do not manage
     assert client.get(f"/dashboard/persons/{world.other.person.id}").status_code == 404
 
