@@ -165,6 +165,12 @@ def demo() -> None:
             click.echo(f"  {username:<20} {role:<11} {area:<12} {password}")
     else:
         click.echo("no new accounts (they exist already; passwords were shown when created)")
+    if report.open_prompt:
+        name, due = report.open_prompt
+        click.echo(
+            f"check-in prompt open now for {name} until {due:%H:%M} UTC "
+            "(dashboard: the person's page; staff ask for more with 'Yêu cầu điểm danh ngay')"
+        )
 
 
 def _register_plugins() -> None:

@@ -73,6 +73,32 @@ TEXTS: dict[str, tuple[str, str]] = {
     "escalation": ("Cấp xử lý", "Level"),
     "deadline": ("Hạn tiếp nhận", "Acknowledge by"),
     "overdue": ("Quá hạn", "Overdue"),
+    "checkin_now": ("Yêu cầu điểm danh ngay", "Ask for a check-in now"),
+    "checkin_now_help": (
+        "Mở một lần điểm danh đột xuất ngay bây giờ; điện thoại được báo trong vài giây.",
+        "Opens a spot check now; the phone is told within seconds.",
+    ),
+    "checkin_now_ward": ("Yêu cầu cả phường điểm danh ngay", "Ask the whole ward to check in now"),
+    "checkin_now_ok": (
+        "Đã yêu cầu điểm danh ngay: {n} người.",
+        "Check-in requested now: {n} people.",
+    ),
+    "checkin_now_quiet_hours": (
+        "Không yêu cầu điểm danh trong giờ yên lặng.",
+        "No check-in is asked for in quiet hours.",
+    ),
+    "checkin_now_prompt_live": (
+        "Đã có một lần điểm danh đang mở hoặc sắp mở.",
+        "A check-in prompt is already open or about to open.",
+    ),
+    "checkin_now_too_soon": (
+        "Mỗi người chỉ được yêu cầu một lần trong 15 phút.",
+        "One request per person per 15 minutes.",
+    ),
+    "checkin_now_not_active": (
+        "Người này hiện không trong thời gian cách ly.",
+        "This person is not in home isolation now.",
+    ),
     "occurrences": ("lần", "times"),
     "occurrences_title": (
         "Cảnh báo còn mở đã gộp các lần lặp lại (không gửi thông báo lần nữa)",

@@ -784,6 +784,51 @@ def _validate_policy(overrides: dict[str, Any]) -> None:
     validate_overrides(overrides)
 
 
+@bp.post("/persons/<int:person_id>/checkin-now")
+@staff_page(*MANAGERS)
+def person_checkin_now(person_id: int):
+    """Yêu cầu điểm danh ngay: a check-in prompt that opens now for this person (audited,
+    once per person per 15 minutes, never in quiet hours; server.checkins.on_demand)."""
+    return _checkin_now([_scoped_person(person_id)], back=url_for(".person", person_id=person_id))
+
+
+@bp.post("/areas/<int:area_id>/checkin-now")
+@staff_page(*MANAGERS)
+def area_checkin_now(area_id: int):
+    """The same for everyone in home isolation in a ward (or any area) within the caller's
+    scope."""
+    from sqlalchemy import select
+
+    from server.people.scope import area_in_scope, persons_in_scope
+
+    s = db_session()
+    area = s.get(Area, area_id)
+    if area is None or not area_in_scope(session=s, staff=g.staff, area=area):
+        abort(404)
+    ward_ids = select(Area.id).where(Area.path.startswith(area.path))
+    people = s.scalars(
+        persons_in_scope(session=s, staff=g.staff).where(Person.ward_id.in_(ward_ids))
+    ).all()
+    return _checkin_now(list(people), back=url_for(".persons"))
+
+
+def _checkin_now(people: list[Person], *, back: str):
+    from server.checkins.on_demand import request_checkins
+    from server.schedule.policy import resolver_for
+
+    s = db_session()
+    made = request_checkins(
+        session=s, persons=people, now=_now(), resolver=resolver_for(session=s,
+        settings=ctx().settings), actor_id=g.staff.id, ip=_ip(),
+    )  # fmt: skip
+    s.commit()
+    if made.prompts:
+        flash(_t("checkin_now_ok").format(n=len(made.prompts)), "ok")
+    for reason in sorted(set(made.refused.values())):
+        flash(_t(f"checkin_now_{reason}"), "error")
+    return redirect(back)
+
+
 @bp.post("/persons/<int:person_id>/activation-code")
 @staff_page(*MANAGERS)
 def person_activation(person_id: int):
