@@ -4,8 +4,6 @@ at once, audited, once per person per 15 minutes, never in quiet hours, within s
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import select
 
 from server.audit import AuditEvent
