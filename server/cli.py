@@ -139,10 +139,16 @@ def db_current() -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option(
+    "--reset-passwords",
+    is_flag=True,
+    help="Give the demo accounts new passwords and print them (demo mode only).",
+)
+def demo(reset_passwords: bool) -> None:
     """Load the demo world (idempotent): HCMC → Gò Vấp → 3 wards, staff, persons.
 
     Passwords of accounts created by this run are printed once; a second run prints none.
+    Lost them? `isocheck demo --reset-passwords` prints new ones.
     """
     from server import migrate
     from server.clock import SystemClock
@@ -154,6 +160,17 @@ def demo() -> None:
         raise click.ClickException("refusing to load demo data in production mode")
     migrate.upgrade(settings.effective_database_url)
     factory = make_session_factory(make_engine(settings.effective_database_url))
+    if reset_passwords:
+        from server.demo import reset_demo_passwords
+
+        with session_scope(factory) as session:
+            rows = reset_demo_passwords(session=session, clock=SystemClock())
+        if not rows:
+            raise click.ClickException("no demo accounts yet: run `isocheck demo` first")
+        click.echo("new passwords of the demo accounts (shown only now; old sessions ended):")
+        for username, role, area, password in rows:
+            click.echo(f"  {username:<20} {role:<11} {area:<12} {password}")
+        return
     with session_scope(factory) as session:
         report = load_demo(session=session, clock=SystemClock())
     click.echo(

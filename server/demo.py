@@ -182,6 +182,36 @@ def load_demo(*, session: Session, clock: Clock) -> DemoReport:
     return report
 
 
+def reset_demo_passwords(*, session: Session, clock: Clock) -> list[tuple[str, str, str, str]]:
+    """New passwords for the demo accounts that exist (admin and the ward stations), returned
+    once as (username, role, area, password) — the first run's were printed once and may be lost.
+    Sessions and API tokens of those accounts end (``password_changed_at``) and the change is
+    audited. Demo mode only (the command refuses in production)."""
+    from server.people.models import StaffUser
+    from server.security import hash_password
+
+    names = ["admin"] + [f"tramyte.p{name.split()[-1]}" for _code, name, _c in WARDS]
+    now = clock.now()
+    out = []
+    for username in names:
+        user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+        if user is None:
+            continue
+        password = new_password()
+        user.password_hash = hash_password(password)
+        user.password_changed_at = now
+        user.failed_logins = 0
+        user.locked_until = None
+        audit.record(
+            session=session, actor_kind="cli", action="staff.password_change",
+            target_kind="staff", target_id=user.id, area_id=user.area_id, at=now,
+            details={"source": "demo --reset-passwords"},
+        )  # fmt: skip
+        area = user.area.name if user.area else "—"
+        out.append((username, user.role.value, area, password))
+    return out
+
+
 def _open_demo_prompt(*, session: Session, now: datetime) -> tuple[str, datetime] | None:
     """Leave the first demo person with a check-in prompt open now (unless one is live or was
     asked for recently), so the first ``make run`` shows a check-in end to end."""
