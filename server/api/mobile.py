@@ -105,7 +105,7 @@ def get_current_prompt():
     )
     s.commit()
     return jsonify(
-        prompt=prompt_json(prompt) if prompt else None,
+        prompt=prompt_json(prompt, now) if prompt else None,
         next_opens_at=iso(upcoming),
         server_time=iso(now),
     )

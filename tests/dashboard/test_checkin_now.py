@@ -104,3 +104,24 @@ def test_demo_leaves_one_person_with_an_open_prompt(session, clock):
         CheckinPrompt.state == PromptState.open)).all()
     again = load_demo(session=session, clock=clock)
     assert again.created_persons == 0 and again.open_prompt is None
+
+
+def test_the_phone_sees_a_requested_prompt_as_open_before_the_sweep(app, client, world,
+                                                                     session, clock):
+    from server.people.enrolment import activate_device, issue_activation_code
+    from server.people.models import Person
+
+    person = session.get(Person, world.own.person.id)
+    _close_live(session, person.id, clock)
+    code = issue_activation_code(session=session, person=person, now=clock.now(),
+                                 actor_id=None, server_url="x").code
+    _d, _p, token = activate_device(session=session, code=code, now=clock.now(),
+                                    platform=None, push_token=None)
+    session.commit()
+    log_in(client, world.staff["ward_a"])
+    _post(client, f"/dashboard/persons/{person.id}/checkin-now")
+    [prompt] = _requested(session, person.id)
+    assert prompt.state is PromptState.planned  # the open sweep has not run yet
+    r = client.get("/api/v1/me/prompt", headers={"Authorization": f"Bearer {token}"})
+    body = r.get_json()["prompt"]
+    assert body["id"] == prompt.id and body["state"] == "open"
