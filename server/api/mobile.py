@@ -17,10 +17,10 @@ from server.api.serialize import attempt_json, iso, person_summary, prompt_json
 from server.auth import device_required
 from server.checkins import service as checkins
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import PromptState
+from server.enums import AttemptDecision, PromptState
 from server.errors import ApiError, request_language
 from server.faces import get_verifier
-from server.limits import per_device, per_ip
+from server.limits import per_device, per_device_judged, per_ip
 from server.observability import CHECKINS, VERIFY_SECONDS
 from server.people.enrolment import activate_device, load_templates
 from server.people.schemas import ActivationRequest, PushTokenUpdate
@@ -125,7 +125,7 @@ class CheckinForm(BaseModel):
 
 @bp.post("/me/checkins")
 @device_required
-@per_device("rate_limit_checkin")
+@per_device_judged("rate_limit_checkin")
 def submit_checkin():
     """submitCheckin: a selfie (+ challenge frames), the prompt's nonce and the GPS fix.
 
@@ -253,6 +253,12 @@ def _judge_and_answer(s, person, prompt, attempt, upload, lang: str):
     CHECKINS.labels(
         attempt.decision.value if attempt.decision else "undecided", attempt.code or ""
     ).inc()
+    # a quality retake (rejected, no attempt used, a readable image) costs no upload
+    g.upload_free = (
+        attempt.decision is AttemptDecision.rejected
+        and not (attempt.details or {}).get("counted", True)
+        and not verdict.bad_image_status
+    )
     if verdict.bad_image_status:
         raise ApiError(
             verdict.code,
