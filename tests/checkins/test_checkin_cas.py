@@ -57,7 +57,7 @@ def test_a_decided_attempt_judged_again_is_refused_and_nothing_changes(world, se
     after = world.session.get(CheckinAttempt, attempt_id)
     assert (after.decision, after.code, after.score) == snapshot
     assert world.session.get(CheckinPrompt, prompt.id).state is PromptState.completed
-    assert world.session.get(CheckinPrompt, prompt.id).attempts_used == 0
+    assert world.session.get(CheckinPrompt, prompt.id).attempts_used == 1  # the verified one; the re-judge added none
     n = world.session.scalars(
         select(CheckinAttempt).where(CheckinAttempt.prompt_id == prompt.id)
     ).all()

@@ -172,6 +172,10 @@ def test_current_prompt_then_verified_checkin(world):
     assert result["title"]  # Vietnamese by default
     world.session.refresh(prompt)
     assert prompt.state is PromptState.completed
+    assert prompt.attempts_used == 1  # the verified answer is an attempt used
+    history = world.client.get("/api/v1/me/history", headers=world.device).get_json()
+    [item] = [i for i in history["items"] if i["prompt_id"] == prompt.id]
+    assert item["attempts_used"] == 1 and item["last_result"] == "verified"
     # the prompt is answered: the phone has nothing to do now
     assert world.client.get("/api/v1/me/prompt", headers=world.device).get_json()["prompt"] is None
 
