@@ -65,8 +65,11 @@ def release_people(*, session: Session, clock: Clock, settings: Settings) -> int
     started = _batches(
         session, settings, lambda: people.activate_started(session=session, now=now, limit=limit)
     )
+    resolver = resolver_for(session=session, settings=settings)
     return started + _batches(
-        session, settings, lambda: people.release_ended(session=session, now=now, limit=limit)
+        session,
+        settings,
+        lambda: people.release_ended(session=session, now=now, limit=limit, resolver=resolver),
     )
 
 

@@ -48,10 +48,9 @@ def serve(
 
     For several hosts, run the app under gunicorn and `isocheck scheduler` separately.
     """
-    import waitress
-
     from server import migrate as migrations
     from server.app import create_app
+    from server.serving import make_server
 
     settings = _settings()
     if migrate:
@@ -68,15 +67,11 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     click.echo(f"isocheck ({settings.mode.value}) serving on http://{host}:{port}", err=True)
+    server = make_server(
+        app, host=host, port=port, threads=threads, max_upload_bytes=settings.max_upload_bytes
+    )
     try:
-        waitress.serve(
-            app,
-            host=host,
-            port=port,
-            threads=threads,
-            ident="isocheck",
-            max_request_body_size=settings.max_upload_bytes + 1024 * 1024,
-        )
+        server.run()
     finally:
         if state.scheduler is not None:
             state.scheduler.shutdown(wait=False)
@@ -144,10 +139,16 @@ def db_current() -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option(
+    "--reset-passwords",
+    is_flag=True,
+    help="Give the demo accounts new passwords and print them (demo mode only).",
+)
+def demo(reset_passwords: bool) -> None:
     """Load the demo world (idempotent): HCMC → Gò Vấp → 3 wards, staff, persons.
 
     Passwords of accounts created by this run are printed once; a second run prints none.
+    Lost them? `isocheck demo --reset-passwords` prints new ones.
     """
     from server import migrate
     from server.clock import SystemClock
@@ -159,6 +160,17 @@ def demo() -> None:
         raise click.ClickException("refusing to load demo data in production mode")
     migrate.upgrade(settings.effective_database_url)
     factory = make_session_factory(make_engine(settings.effective_database_url))
+    if reset_passwords:
+        from server.demo import reset_demo_passwords
+
+        with session_scope(factory) as session:
+            rows = reset_demo_passwords(session=session, clock=SystemClock())
+        if not rows:
+            raise click.ClickException("no demo accounts yet: run `isocheck demo` first")
+        click.echo("new passwords of the demo accounts (shown only now; old sessions ended):")
+        for username, role, area, password in rows:
+            click.echo(f"  {username:<20} {role:<11} {area:<12} {password}")
+        return
     with session_scope(factory) as session:
         report = load_demo(session=session, clock=SystemClock())
     click.echo(
@@ -170,6 +182,12 @@ def demo() -> None:
             click.echo(f"  {username:<20} {role:<11} {area:<12} {password}")
     else:
         click.echo("no new accounts (they exist already; passwords were shown when created)")
+    if report.open_prompt:
+        name, due = report.open_prompt
+        click.echo(
+            f"check-in prompt open now for {name} until {due:%H:%M} UTC "
+            "(dashboard: the person's page; staff ask for more with 'Yêu cầu điểm danh ngay')"
+        )
 
 
 def _register_plugins() -> None:

@@ -8,7 +8,7 @@ isolation. Running it again creates nothing new and prints no password.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -101,6 +101,8 @@ class DemoReport:
     created_persons: int = 0
     #: (username, role, area, password) for accounts created by this run only.
     credentials: list[tuple[str, str, str, str]] = field(default_factory=list)
+    #: (person's name, due time) of the check-in prompt left open for the first run, if any.
+    open_prompt: tuple[str, datetime] | None = None
 
 
 def load_demo(*, session: Session, clock: Clock) -> DemoReport:
@@ -176,4 +178,54 @@ def load_demo(*, session: Session, clock: Clock) -> DemoReport:
             area_id=person.ward_id,
             details={"source": "demo"},
         )
+    report.open_prompt = _open_demo_prompt(session=session, now=now)
     return report
+
+
+def reset_demo_passwords(*, session: Session, clock: Clock) -> list[tuple[str, str, str, str]]:
+    """New passwords for the demo accounts that exist (admin and the ward stations), returned
+    once as (username, role, area, password) — the first run's were printed once and may be lost.
+    Sessions and API tokens of those accounts end (``password_changed_at``) and the change is
+    audited. Demo mode only (the command refuses in production)."""
+    from server.people.models import StaffUser
+    from server.security import hash_password
+
+    names = ["admin"] + [f"tramyte.p{name.split()[-1]}" for _code, name, _c in WARDS]
+    now = clock.now()
+    out = []
+    for username in names:
+        user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+        if user is None:
+            continue
+        password = new_password()
+        user.password_hash = hash_password(password)
+        user.password_changed_at = now
+        user.failed_logins = 0
+        user.locked_until = None
+        audit.record(
+            session=session, actor_kind="cli", action="staff.password_change",
+            target_kind="staff", target_id=user.id, area_id=user.area_id, at=now,
+            details={"source": "demo --reset-passwords"},
+        )  # fmt: skip
+        area = user.area.name if user.area else "—"
+        out.append((username, user.role.value, area, password))
+    return out
+
+
+def _open_demo_prompt(*, session: Session, now: datetime) -> tuple[str, datetime] | None:
+    """Leave the first demo person with a check-in prompt open now (unless one is live or was
+    asked for recently), so the first ``make run`` shows a check-in end to end."""
+    from server.checkins.on_demand import request_checkins
+    from server.schedule.policy import resolver_for
+
+    session.flush()
+    person = session.scalar(select(Person).where(Person.national_id == PERSONS[0][0]))
+    if person is None:
+        return None
+    made = request_checkins(
+        session=session, persons=[person], now=now, resolver=resolver_for(session=session),
+        actor_id=None, quiet_hours=False,
+    )  # fmt: skip
+    if not made.prompts:
+        return None
+    return person.full_name, made.prompts[0].due_at

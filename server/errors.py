@@ -161,6 +161,14 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
             "Your previous upload is still being checked. Please wait a few seconds.",
         ),
     },
+    "request_headers_too_large": {
+        "vi": ("Phần đầu yêu cầu quá lớn", "Phần đầu (header) của yêu cầu vượt quá giới hạn."),
+        "en": ("Request headers too large", "The request headers are larger than allowed."),
+    },
+    "not_implemented": {
+        "vi": ("Chưa được hỗ trợ", "Máy chủ không hỗ trợ cách gửi yêu cầu này."),
+        "en": ("Not implemented", "The server does not support this way of sending a request."),
+    },
     "internal_error": {
         "vi": ("Lỗi hệ thống", "Đã xảy ra lỗi không mong muốn. Sự cố đã được ghi lại."),
         "en": ("Internal error", "An unexpected error occurred. It has been logged."),
@@ -177,8 +185,18 @@ HTTP_STATUS_CODES = {
     413: "request_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
+    431: "request_headers_too_large",
+    500: "internal_error",
+    501: "not_implemented",
+    502: "service_unavailable",
     503: "service_unavailable",
+    504: "service_unavailable",
 }
+
+
+def code_for_status(status: int) -> str:
+    """The stable code of an HTTP status that no handler named (any layer: app, server, proxy)."""
+    return HTTP_STATUS_CODES.get(status, "bad_request" if status < 500 else "internal_error")
 
 
 class ApiError(Exception):
@@ -219,10 +237,41 @@ def request_language() -> str:
         return "vi"
 
 
+def language_of(accept_language: str | None) -> str:
+    """:func:`request_language` for a raw ``Accept-Language`` value (outside Flask)."""
+    from werkzeug.datastructures import LanguageAccept
+    from werkzeug.http import parse_accept_header
+
+    accept = parse_accept_header(accept_language or "", LanguageAccept)
+    return accept.best_match(LANGUAGES, default="vi") or "vi"
+
+
 def message(code: str, lang: str | None = None) -> tuple[str, str]:
     lang = lang or request_language()
     texts = MESSAGES.get(code) or MESSAGES["internal_error"]
     return texts.get(lang) or texts["vi"]
+
+
+def problem_body(
+    code: str,
+    status: int,
+    lang: str,
+    *,
+    detail: dict[str, str] | None = None,
+    instance: str | None = None,
+) -> dict[str, Any]:
+    """The problem object itself, for layers outside Flask too (the HTTP server)."""
+    title, default_detail = message(code, lang)
+    body: dict[str, Any] = {
+        "type": f"https://isocheck.invalid/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": (detail or {}).get(lang) or default_detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    return body
 
 
 def problem(
@@ -234,16 +283,10 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> Response:
     lang = request_language()
-    title, default_detail = message(code, lang)
-    body: dict[str, Any] = {
-        "type": f"https://isocheck.invalid/problems/{code}",
-        "title": title,
-        "status": status,
-        "code": code,
-        "detail": (detail or {}).get(lang) or default_detail,
-    }
+    instance = None
     with contextlib.suppress(RuntimeError):
-        body["instance"] = request.path
+        instance = request.path
+    body = problem_body(code, status, lang, detail=detail, instance=instance)
     body.update(extra or {})
     response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
     response.headers["Content-Language"] = lang
@@ -263,13 +306,16 @@ def init_app(app: Flask) -> None:
         if isinstance(error.response, Response):  # already a problem (e.g. the rate limiter's)
             return error.response
         status = error.code or 500
-        code = HTTP_STATUS_CODES.get(status, "bad_request" if status < 500 else "internal_error")
+        code = code_for_status(status)
         headers = {}
+        extra = {}
+        if status == 413 and app.config.get("MAX_CONTENT_LENGTH"):
+            extra["max_bytes"] = app.config["MAX_CONTENT_LENGTH"]
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
         if status == 429 and getattr(error, "retry_after", None):
             headers["Retry-After"] = str(error.retry_after)  # type: ignore[attr-defined]
-        return problem(code, status, headers=headers)
+        return problem(code, status, headers=headers, extra=extra)
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(error: OperationalError) -> Response:

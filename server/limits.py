@@ -64,6 +64,24 @@ def per_device(setting: str):
     )
 
 
+def per_device_judged(setting: str):
+    """:func:`per_device` for selfie uploads, counting only what was judged: an upload the
+    quality gate sent back for a retake ("too dark", no face found: no attempt used) costs
+    nothing, so a person retaking bad photos is not locked out. The view says so by setting
+    ``g.upload_free = True``; everything else counts, unusable files and refused requests
+    included."""
+    from flask import g
+
+    from server.web import ctx
+
+    return limiter.limit(
+        lambda: getattr(ctx().settings, setting),
+        key_func=device_key,
+        override_defaults=False,
+        deduct_when=lambda _response: not g.get("upload_free", False),
+    )
+
+
 def per_ip(setting: str):
     """Limit a route per client address by the named setting, on top of the ceiling."""
     from server.web import ctx

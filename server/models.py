@@ -1,7 +1,7 @@
 """Every table, imported in one place so Alembic and tests see the whole metadata."""
 
 from scheduler.models import SchedulerHeartbeat
-from server.alerts.models import Alert
+from server.alerts.models import Alert, AlertOccurrence
 from server.audit import AuditEvent
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.db import Base
@@ -21,6 +21,7 @@ from server.schedule.models import SchedulePlan
 __all__ = [
     "ActivationCode",
     "Alert",
+    "AlertOccurrence",
     "Area",
     "AuditEvent",
     "Base",

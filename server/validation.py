@@ -12,14 +12,95 @@ from server.errors import ApiError
 M = TypeVar("M", bound=BaseModel)
 
 
-def errors_of(exc: ValidationError) -> list[dict[str, Any]]:
+#: pydantic error type -> Vietnamese message (``{…}`` from the error's context). English keeps
+#: pydantic's own text; a type not listed here reads "Giá trị không hợp lệ." in Vietnamese.
+VI_MESSAGES: dict[str, str] = {
+    "missing": "Thiếu trường bắt buộc.",
+    "extra_forbidden": "Trường này không được phép.",
+    "greater_than_equal": "Giá trị phải lớn hơn hoặc bằng {ge}.",
+    "greater_than": "Giá trị phải lớn hơn {gt}.",
+    "less_than_equal": "Giá trị phải nhỏ hơn hoặc bằng {le}.",
+    "less_than": "Giá trị phải nhỏ hơn {lt}.",
+    "string_too_short": "Cần ít nhất {min_length} ký tự.",
+    "string_too_long": "Tối đa {max_length} ký tự.",
+    "too_short": "Cần ít nhất {min_length} phần tử.",
+    "too_long": "Tối đa {max_length} phần tử.",
+    "string_pattern_mismatch": "Sai định dạng.",
+    "enum": "Giá trị không nằm trong danh sách cho phép.",
+    "literal_error": "Giá trị không nằm trong danh sách cho phép.",
+    "int_parsing": "Cần một số nguyên.",
+    "int_type": "Cần một số nguyên.",
+    "int_from_float": "Cần một số nguyên.",
+    "float_parsing": "Cần một số.",
+    "float_type": "Cần một số.",
+    "finite_number": "Cần một số hữu hạn.",
+    "bool_parsing": "Cần giá trị đúng/sai (true/false).",
+    "bool_type": "Cần giá trị đúng/sai (true/false).",
+    "string_type": "Cần một chuỗi ký tự.",
+    "list_type": "Cần một danh sách.",
+    "dict_type": "Cần một đối tượng JSON.",
+    "model_type": "Cần một đối tượng JSON.",
+    "model_attributes_type": "Cần một đối tượng JSON.",
+    "datetime_parsing": "Cần ngày giờ dạng ISO 8601, ví dụ 2026-11-24T08:30:00+07:00.",
+    "datetime_from_date_parsing": (
+        "Cần ngày giờ dạng ISO 8601, ví dụ 2026-11-24T08:30:00+07:00."
+    ),
+    "datetime_type": "Cần ngày giờ dạng ISO 8601, ví dụ 2026-11-24T08:30:00+07:00.",
+    "timezone_aware": "Ngày giờ phải có múi giờ, ví dụ +07:00.",
+    "date_parsing": "Cần ngày dạng YYYY-MM-DD.",
+    "date_from_datetime_parsing": "Cần ngày dạng YYYY-MM-DD.",
+    "date_type": "Cần ngày dạng YYYY-MM-DD.",
+    "time_parsing": "Cần giờ dạng HH:MM.",
+    "time_type": "Cần giờ dạng HH:MM.",
+    "json_invalid": "JSON không hợp lệ.",
+    "uuid_parsing": "Cần một UUID.",
+}
+
+#: Our own field messages (field-level refusals outside pydantic): key -> (vi, en).
+FIELD_MESSAGES: dict[str, tuple[str, str]] = {
+    "in_the_future": ("Thời điểm nằm trong tương lai.", "in the future"),
+    "older_than_7_days": ("Cũ hơn 7 ngày.", "older than 7 days"),
+    "at_most_chars": ("Tối đa {n} ký tự.", "at most {n} characters"),
+    "selfie_required": ("Cần gửi kèm ảnh selfie.", "a selfie file is required"),
+    "at_most_frames": ("Tối đa {n} khung hình.", "at most {n} frames"),
+    "integer_range": ("Cần số nguyên từ {lo} đến {hi}.", "an integer from {lo} to {hi}"),
+    "unknown_ward": ("Không có phường/xã này.", "unknown ward"),
+    "not_a_ward": ("Mã này không phải phường/xã.", "not a ward"),
+    "photo_required": ("Cần gửi kèm ảnh.", "a photo is required"),
+}
+
+
+def field_error(field: str | None, key: str, **params: Any) -> dict[str, Any]:
+    """One ``errors[]`` entry in the request's language (server.errors.request_language)."""
+    from server.errors import request_language
+
+    vi, en = FIELD_MESSAGES[key]
+    text = en if request_language() == "en" else vi
+    return {"field": field, "message": text.format(**params), "type": key}
+
+
+def _message(err: dict[str, Any], lang: str) -> str:
+    if lang == "en":
+        return err["msg"]
+    template = VI_MESSAGES.get(err["type"], "Giá trị không hợp lệ.")
+    try:
+        return template.format(**(err.get("ctx") or {}))
+    except (KeyError, IndexError, ValueError):
+        return "Giá trị không hợp lệ."
+
+
+def errors_of(exc: ValidationError, lang: str | None = None) -> list[dict[str, Any]]:
+    """Each failing field with a message in ``lang`` (default: the request's language)."""
+    from server.errors import request_language
+
+    lang = lang or request_language()
     return [
         {
             "field": ".".join(str(p) for p in err["loc"]) or None,
-            "message": err["msg"],
+            "message": _message(err, lang),
             "type": err["type"],
         }
-        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+        for err in exc.errors(include_url=False, include_input=False)
     ]
 
 

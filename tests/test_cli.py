@@ -55,6 +55,33 @@ def test_demo_is_idempotent(env):
     assert "no new accounts" in second.output
 
 
+def test_demo_reset_passwords_prints_new_ones_that_work(env, monkeypatch):
+    import re
+
+    from server.security import verify_password
+
+    runner = CliRunner()
+    first = runner.invoke(main, ["demo"])
+    assert "check-in prompt open now for" in first.output
+    old = dict(re.findall(r"^  (\S+)\s+\S+\s+.*?(\S+)$", first.output, re.M))
+    reset = runner.invoke(main, ["demo", "--reset-passwords"])
+    assert reset.exit_code == 0, reset.output
+    new = dict(re.findall(r"^  (\S+)\s+\S+\s+.*?(\S+)$", reset.output, re.M))
+    assert len(new) == 4 and "admin" in new and set(new) == set(old)
+    engine = make_engine(env)
+    with make_session_factory(engine)() as s:
+        admin = s.scalar(select(StaffUser).where(StaffUser.username == "admin"))
+        assert verify_password(admin.password_hash, new["admin"])
+        assert not verify_password(admin.password_hash, old["admin"])
+        assert admin.password_changed_at is not None
+    engine.dispose()
+    assert _counts(env) == (5, 4, 5)  # nothing else created
+
+    monkeypatch.setenv("ISOCHECK_MODE", "production")
+    refused = runner.invoke(main, ["demo", "--reset-passwords"])
+    assert refused.exit_code != 0
+
+
 def test_demo_world_has_the_hierarchy(env):
     CliRunner().invoke(main, ["demo"])
     engine = make_engine(env)

@@ -15,7 +15,11 @@ from server.enums import AlertKind, AlertState, db_enum
 class Alert(Base):
     """``escalation_level`` 0 = ward, 1 = district, 2 = city. ``next_escalation_at`` is the
     acknowledgement deadline the escalation sweep watches; None once acknowledged or at the top.
-    ``dedupe_key`` makes raising an alert idempotent (one alert per triggering event)."""
+    ``dedupe_key`` makes raising an alert idempotent (one alert per triggering event).
+
+    While an alert is ``open``, the next occurrence of the same kind for the same person does not
+    raise another one: it is absorbed (``occurrences`` + 1, ``last_occurred_at``) and its evidence
+    kept as an :class:`AlertOccurrence` (docs/declarations.md, "Repeated alerts")."""
 
     __tablename__ = "alerts"
     __table_args__ = (
@@ -46,3 +50,24 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None]
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     resolution_note: Mapped[str | None] = mapped_column(String(2000))
+    #: How many triggering events this alert stands for (1 + its absorbed occurrences).
+    occurrences: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: When the last absorbed occurrence happened (None: only the first).
+    last_occurred_at: Mapped[datetime | None]
+
+
+class AlertOccurrence(Base):
+    """A repeat of an open alert's event (e.g. a second red declaration a minute later): no
+    second alert, no second message, but the evidence kept. ``dedupe_key`` is the key the repeat
+    would have had as an alert of its own, so raising it again is still idempotent."""
+
+    __tablename__ = "alert_occurrences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    occurred_at: Mapped[datetime]
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("checkin_prompts.id"))
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("checkin_attempts.id"))
+    declaration_id: Mapped[int | None] = mapped_column(ForeignKey("declarations.id"))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

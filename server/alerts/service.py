@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server import audit
-from server.alerts.models import Alert
+from server.alerts.models import Alert, AlertOccurrence
 from server.enums import AlertKind, AlertState, StaffRole
 from server.people.models import Area, Person, StaffUser
 from server.people.scope import area_in_scope
@@ -99,14 +99,25 @@ def raise_alert(
 ) -> tuple[Alert, bool]:
     """Raise an alert for ``person``'s ward, once per ``dedupe_key``; returns ``(alert, created)``.
 
-    1. An alert with ``dedupe_key`` exists → return it (nothing else happens).
-    2. Otherwise insert it at level 0 (ward) with severity from :data:`ALERT_POLICY` and the
+    1. An alert or an absorbed occurrence with ``dedupe_key`` exists → return its alert
+       (nothing else happens).
+    2. An ``open`` alert of ``kind`` for ``person`` exists → the event is a repeat: absorb it
+       (:func:`absorb`: counted on that alert, evidence kept, nobody told again).
+    3. Otherwise insert it at level 0 (ward) with severity from :data:`ALERT_POLICY` and the
        acknowledgement deadline ``next_escalation_at`` from the ward's effective policy
        (:func:`deadline_minutes`).
-    3. Tell the ward's staff (outbox, same transaction)."""
-    existing = session.scalar(select(Alert).where(Alert.dedupe_key == dedupe_key))
+    4. Tell the ward's staff (outbox, same transaction)."""
+    existing = _known(session, dedupe_key)
     if existing is not None:
         return existing, False
+    open_alert = _open_alert(session, person_id=person.id, kind=kind)
+    if open_alert is not None:
+        absorb(
+            session=session, alert=open_alert, now=now, dedupe_key=dedupe_key,
+            prompt_id=prompt_id, attempt_id=attempt_id, declaration_id=declaration_id,
+            details=details,
+        )  # fmt: skip
+        return open_alert, False
     severity, _ = ALERT_POLICY[kind]
     minutes = deadline_minutes(kind, area_chain(session=session, area_id=person.ward_id))
     values = {
@@ -141,6 +152,73 @@ def raise_alert(
     return alert, True
 
 
+def _known(session: Session, dedupe_key: str) -> Alert | None:
+    """The alert that already stands for the event ``dedupe_key`` (raised or absorbed)."""
+    alert = session.scalar(select(Alert).where(Alert.dedupe_key == dedupe_key))
+    if alert is not None:
+        return alert
+    alert_id = session.scalar(
+        select(AlertOccurrence.alert_id).where(AlertOccurrence.dedupe_key == dedupe_key)
+    )
+    return session.get(Alert, alert_id) if alert_id is not None else None
+
+
+def _open_alert(session: Session, *, person_id: int, kind: AlertKind) -> Alert | None:
+    """The person's oldest ``open`` (not yet taken on) alert of ``kind``."""
+    return session.scalar(
+        select(Alert)
+        .where(Alert.person_id == person_id, Alert.kind == kind, Alert.state == AlertState.open)
+        .order_by(Alert.id)
+        .limit(1)
+    )
+
+
+def absorb(
+    *,
+    session: Session,
+    alert: Alert,
+    now: datetime,
+    dedupe_key: str,
+    prompt_id: int | None = None,
+    attempt_id: int | None = None,
+    declaration_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Count a repeat of ``alert``'s event on it: the evidence becomes an
+    :class:`AlertOccurrence` (once per ``dedupe_key``), ``occurrences`` goes up by one and
+    ``last_occurred_at`` is ``now``. No message is sent: the ward was told when the alert was
+    raised and the alert is still open in its queue. Returns False when the key was known."""
+    table = AlertOccurrence.__table__
+    inserted = bulk.insert_ignore(
+        session, table,
+        [{"alert_id": alert.id, "dedupe_key": dedupe_key, "occurred_at": now,
+          "prompt_id": prompt_id, "attempt_id": attempt_id, "declaration_id": declaration_id,
+          "details": details}],
+        conflict=("dedupe_key",), returning=[table.c.id],
+    )  # fmt: skip
+    if not inserted:
+        return False
+    session.execute(
+        update(Alert)
+        .where(Alert.id == alert.id)
+        .values(occurrences=Alert.occurrences + 1, last_occurred_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(alert, ["occurrences", "last_occurred_at"])
+    return True
+
+
+def occurrences_of(*, session: Session, alert_id: int) -> list[AlertOccurrence]:
+    """The repeats an alert absorbed, oldest first (the evidence shown with the alert)."""
+    return list(
+        session.scalars(
+            select(AlertOccurrence)
+            .where(AlertOccurrence.alert_id == alert_id)
+            .order_by(AlertOccurrence.occurred_at, AlertOccurrence.id)
+        )
+    )
+
+
 @dataclass(frozen=True)
 class AlertRequest:
     """One alert to raise with :func:`raise_alerts` (``ward_id``: the person's ward)."""
@@ -157,8 +235,63 @@ def raise_alerts(
     *, session: Session, requests: Sequence[AlertRequest], now: datetime
 ) -> list[Alert]:
     """:func:`raise_alert` for many alerts in a few statements (sweeps: a batch of missed
-    prompts). Same rules: one alert per ``dedupe_key`` (``ON CONFLICT DO NOTHING``), level 0,
-    the ward's deadline, the ward told. Returns the alerts created by this call."""
+    prompts). Same rules: one alert per ``dedupe_key`` (``ON CONFLICT DO NOTHING``), a repeat
+    absorbed by the person's open alert of its kind, level 0, the ward's deadline, the ward
+    told. Returns the alerts created by this call."""
+    if not requests:
+        return []
+    # Repeats: a request whose event is already known is dropped; one whose person has an open
+    # alert of its kind (or an earlier request of this batch for the same person and kind) is
+    # absorbed into that alert instead of raising another.
+    keys = [r.dedupe_key for r in requests]
+    known = set(session.scalars(select(Alert.dedupe_key).where(Alert.dedupe_key.in_(keys))))
+    known |= set(
+        session.scalars(
+            select(AlertOccurrence.dedupe_key).where(AlertOccurrence.dedupe_key.in_(keys))
+        )
+    )
+    open_by: dict[tuple[int, AlertKind], Alert] = {}
+    for alert in session.scalars(
+        select(Alert)
+        .where(
+            Alert.person_id.in_({r.person_id for r in requests}),
+            Alert.kind.in_({r.kind for r in requests}),
+            Alert.state == AlertState.open,
+        )
+        .order_by(Alert.id.desc())
+    ):
+        open_by[(alert.person_id, alert.kind)] = alert  # the oldest wins (ordered newest first)
+    fresh: list[AlertRequest] = []
+    repeats: list[AlertRequest] = []
+    firsts: set[tuple[int, AlertKind]] = set()
+    for r in requests:
+        if r.dedupe_key in known:
+            continue
+        known.add(r.dedupe_key)
+        key = (r.person_id, r.kind)
+        if key in open_by or key in firsts:
+            repeats.append(r)
+        else:
+            firsts.add(key)
+            fresh.append(r)
+    created = _insert_alerts(session=session, requests=fresh, now=now)
+    for alert in created:
+        open_by.setdefault((alert.person_id, alert.kind), alert)
+    for r in repeats:
+        target = open_by.get((r.person_id, r.kind)) or _open_alert(
+            session, person_id=r.person_id, kind=r.kind
+        )
+        if target is not None:
+            absorb(
+                session=session, alert=target, now=now, dedupe_key=r.dedupe_key,
+                prompt_id=r.prompt_id, details=r.details,
+            )  # fmt: skip
+    return created
+
+
+def _insert_alerts(
+    *, session: Session, requests: Sequence[AlertRequest], now: datetime
+) -> list[Alert]:
     if not requests:
         return []
     chains: dict[int, list[Area]] = {}

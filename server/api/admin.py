@@ -22,7 +22,7 @@ from server.people.schemas import PersonCreate, StaffLogin
 from server.people.scope import area_in_scope, person_in_scope
 from server.people.service import get_area_by_code, get_staff_by_username, login_staff
 from server.storage import image_store
-from server.validation import json_body
+from server.validation import field_error, json_body
 from server.web import ctx, db_session
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1")
@@ -100,7 +100,7 @@ def create_person():
         raise ApiError(
             "area_not_found",
             422,
-            extra={"errors": [{"field": "ward_code", "message": "unknown ward"}]},
+            extra={"errors": [field_error("ward_code", "unknown_ward")]},
         )
     person, issued = enrol_person(
         session=s,
@@ -140,7 +140,7 @@ def add_enrolment_photo(person_id: int):
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "photo", "message": "a photo is required"}]},
+            extra={"errors": [field_error("photo", "photo_required")]},
         )
     if enrolment.enrolment_photo_count(session=s, person=person) >= enrolment.MAX_ENROLMENT_PHOTOS:
         raise ApiError("enrolment_photo_limit", 409)

@@ -17,15 +17,15 @@ from server.api.serialize import attempt_json, iso, person_summary, prompt_json
 from server.auth import device_required
 from server.checkins import service as checkins
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import PromptState
+from server.enums import AttemptDecision, PromptState
 from server.errors import ApiError, request_language
 from server.faces import get_verifier
-from server.limits import per_device, per_ip
+from server.limits import per_device, per_device_judged, per_ip
 from server.observability import CHECKINS, VERIFY_SECONDS
 from server.people.enrolment import activate_device, load_templates
 from server.people.schemas import ActivationRequest, PushTokenUpdate
 from server.storage import image_store
-from server.validation import json_body, validate
+from server.validation import field_error, json_body, validate
 from server.web import ctx, db_session
 
 bp = Blueprint("mobile", __name__, url_prefix="/api/v1")
@@ -105,7 +105,7 @@ def get_current_prompt():
     )
     s.commit()
     return jsonify(
-        prompt=prompt_json(prompt) if prompt else None,
+        prompt=prompt_json(prompt, now) if prompt else None,
         next_opens_at=iso(upcoming),
         server_time=iso(now),
     )
@@ -125,7 +125,7 @@ class CheckinForm(BaseModel):
 
 @bp.post("/me/checkins")
 @device_required
-@per_device("rate_limit_checkin")
+@per_device_judged("rate_limit_checkin")
 def submit_checkin():
     """submitCheckin: a selfie (+ challenge frames), the prompt's nonce and the GPS fix.
 
@@ -141,7 +141,7 @@ def submit_checkin():
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "Idempotency-Key", "message": "at most 128 characters"}]},
+            extra={"errors": [field_error("Idempotency-Key", "at_most_chars", n=128)]},
         )
 
     if key is not None:
@@ -167,7 +167,7 @@ def submit_checkin():
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "selfie", "message": "a selfie file is required"}]},
+            extra={"errors": [field_error("selfie", "selfie_required")]},
         )
     form = validate(CheckinForm, request.form.to_dict())
     frames = [f.read() for f in request.files.getlist("frames")]
@@ -175,7 +175,7 @@ def submit_checkin():
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "frames", "message": f"at most {MAX_FRAMES} frames"}]},
+            extra={"errors": [field_error("frames", "at_most_frames", n=MAX_FRAMES)]},
         )
     upload = checkins.Upload(
         image=selfie.read(),
@@ -264,6 +264,12 @@ def _judge_and_answer(s, person, prompt, attempt, upload, lang: str):
     CHECKINS.labels(
         attempt.decision.value if attempt.decision else "undecided", attempt.code or ""
     ).inc()
+    # a quality retake (rejected, no attempt used, a readable image) costs no upload
+    g.upload_free = (
+        attempt.decision is AttemptDecision.rejected
+        and not (attempt.details or {}).get("counted", True)
+        and not verdict.bad_image_status
+    )
     if verdict.bad_image_status:
         raise ApiError(
             verdict.code,
@@ -301,7 +307,7 @@ def list_my_history():
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "limit", "message": "an integer from 1 to 200"}]},
+            extra={"errors": [field_error("limit", "integer_range", lo=1, hi=200)]},
         ) from exc
     now = ctx().clock.now()
     prompts = s.scalars(

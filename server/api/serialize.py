@@ -7,6 +7,7 @@ from typing import Any
 
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.service import attempts_left
+from server.enums import PromptState
 from server.errors import message
 from server.people.models import Person
 
@@ -15,11 +16,16 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def prompt_json(prompt: CheckinPrompt) -> dict[str, Any]:
+def prompt_json(prompt: CheckinPrompt, now: datetime | None = None) -> dict[str, Any]:
+    """A prompt for the phone. One that is due to open (``planned`` with ``opens_at`` passed:
+    the open sweep has not run yet) is answerable, so the phone sees it as ``open``."""
+    state = prompt.state
+    if state is PromptState.planned and now is not None and prompt.opens_at <= now:
+        state = PromptState.open
     return {
         "id": prompt.id,
         "kind": prompt.kind.value,
-        "state": prompt.state.value,
+        "state": state.value,
         "nonce": prompt.nonce,
         "opens_at": iso(prompt.opens_at),
         "due_at": iso(prompt.due_at),

@@ -25,6 +25,7 @@ from server.notify.models import Notification
 from server.notify.routing import _key as fit_key
 from server.people.models import Device, Person
 from server.schedule import bulk
+from server.schedule.policy import PolicyResolver
 
 _NOTIFICATIONS = Notification.__table__
 
@@ -46,21 +47,33 @@ def send_to_persons(
     messages: Sequence[PersonMessage],
     now: datetime,
     count_inserted: bool = False,
+    resolver: PolicyResolver | None = None,
 ) -> int:
     """Enqueue ``messages`` (``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``, one
     ``executemany``); returns the number of outbox rows offered (a row whose key exists already
     is skipped by the database). With ``count_inserted`` the insert says which rows it wrote
     (``RETURNING``) and the number of people who got at least one new row is returned instead:
-    for callers whose only guard against a second scheduler is the key itself."""
+    for callers whose only guard against a second scheduler is the key itself.
+
+    With ``resolver``, a message to a person who is in their quiet hours at ``now`` waits
+    (``next_attempt_at``) until the quiet hours end: nobody is messaged at night (the release
+    at 23:00 is told at 06:00). Prompt messages need none: prompts never open in quiet hours."""
     if not messages:
         return 0
     ids = sorted({m.person_id for m in messages})
-    zones = {
-        pid: zone
-        for pid, zone in session.execute(
-            select(Person.id, Person.timezone).where(Person.id.in_(ids))
+    zones: dict[int, str | None] = {}
+    not_before: dict[int, datetime] = {}
+    for pid, zone, ward_id, overrides in session.execute(
+        select(Person.id, Person.timezone, Person.ward_id, Person.schedule_policy).where(
+            Person.id.in_(ids)
         )
-    }
+    ):
+        zones[pid] = zone
+        if resolver is not None:
+            policy = resolver.policy(ward_id=ward_id, person_overrides=overrides)
+            ends = policy.quiet_ends_at(now, resolver.zone(ward_id=ward_id, person_zone=zone))
+            if ends is not None:
+                not_before[pid] = ends
     devices: dict[int, list[tuple[int, str]]] = {}
     for device_id, person_id, token in session.execute(
         select(Device.id, Device.person_id, Device.push_token)
@@ -93,7 +106,7 @@ def send_to_persons(
                     "idempotency_key": key,
                     "state": NotificationState.pending,
                     "attempts": 0,
-                    "next_attempt_at": now,
+                    "next_attempt_at": not_before.get(m.person_id, now),
                     "person_id": m.person_id,
                     "prompt_id": int(prompt_id) if prompt_id is not None else None,
                     "created_at": now,

@@ -401,7 +401,14 @@ def apply_verdict(
                 CheckinPrompt.id == prompt.id,
                 CheckinPrompt.state.in_([PromptState.open, PromptState.planned]),
             )
-            .values(state=PromptState.completed, closed_at=now)
+            # a verified answer is an attempt used too (history showed attempts_used 0 after
+            # a verified check-in); a review uses none (docs/api.md)
+            .values(
+                state=PromptState.completed,
+                closed_at=now,
+                attempts_used=CheckinPrompt.attempts_used
+                + (1 if verdict.decision is AttemptDecision.verified else 0),
+            )
         )
         if verdict.decision is AttemptDecision.verified and verdict.result is not None:
             _maybe_learn_template(

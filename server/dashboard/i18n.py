@@ -73,6 +73,39 @@ TEXTS: dict[str, tuple[str, str]] = {
     "escalation": ("Cấp xử lý", "Level"),
     "deadline": ("Hạn tiếp nhận", "Acknowledge by"),
     "overdue": ("Quá hạn", "Overdue"),
+    "checkin_now": ("Yêu cầu điểm danh ngay", "Ask for a check-in now"),
+    "checkin_now_help": (
+        "Mở một lần điểm danh đột xuất ngay bây giờ; điện thoại được báo trong vài giây.",
+        "Opens a spot check now; the phone is told within seconds.",
+    ),
+    "checkin_now_ward": ("Yêu cầu cả phường điểm danh ngay", "Ask the whole ward to check in now"),
+    "checkin_now_ok": (
+        "Đã yêu cầu điểm danh ngay: {n} người.",
+        "Check-in requested now: {n} people.",
+    ),
+    "checkin_now_quiet_hours": (
+        "Không yêu cầu điểm danh trong giờ yên lặng.",
+        "No check-in is asked for in quiet hours.",
+    ),
+    "checkin_now_prompt_live": (
+        "Đã có một lần điểm danh đang mở hoặc sắp mở.",
+        "A check-in prompt is already open or about to open.",
+    ),
+    "checkin_now_too_soon": (
+        "Mỗi người chỉ được yêu cầu một lần trong 15 phút.",
+        "One request per person per 15 minutes.",
+    ),
+    "checkin_now_not_active": (
+        "Người này hiện không trong thời gian cách ly.",
+        "This person is not in home isolation now.",
+    ),
+    "occurrences": ("lần", "times"),
+    "occurrences_title": (
+        "Cảnh báo còn mở đã gộp các lần lặp lại (không gửi thông báo lần nữa)",
+        "The open alert absorbed its repeats (nobody was told again)",
+    ),
+    "last_occurred": ("lần cuối", "last"),
+    "occurrence_evidence": ("Các lần lặp lại", "Repeats"),
     "actions": ("Thao tác", "Actions"),
     "note": ("Ghi chú", "Note"),
     "note_optional": ("Ghi chú (không bắt buộc)", "Note (optional)"),
@@ -313,12 +346,131 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "F0": ("F0 (người mắc COVID-19)", "F0 (confirmed case)"),
         "F1": ("F1 (người tiếp xúc gần)", "F1 (close contact)"),
     },
+    "symptom": {
+        "fever": ("Sốt", "Fever"),
+        "cough": ("Ho", "Cough"),
+        "sore_throat": ("Đau họng", "Sore throat"),
+        "runny_nose": ("Sổ mũi", "Runny nose"),
+        "fatigue": ("Mệt mỏi", "Fatigue"),
+        "muscle_pain": ("Đau cơ", "Muscle pain"),
+        "headache": ("Đau đầu", "Headache"),
+        "loss_of_taste_or_smell": ("Mất vị giác hoặc khứu giác", "Loss of taste or smell"),
+        "diarrhea": ("Tiêu chảy", "Diarrhoea"),
+        "nausea": ("Buồn nôn", "Nausea"),
+        "dyspnea": ("Khó thở", "Shortness of breath"),
+        "chest_pain": ("Đau tức ngực", "Chest pain"),
+        "confusion": ("Lú lẫn", "Confusion"),
+        "bluish_lips": ("Môi tím tái", "Bluish lips"),
+    },
+    "audit_action": {
+        "activation_code.issue": ("Cấp mã kích hoạt", "Activation code issued"),
+        "alert.acknowledge": ("Tiếp nhận cảnh báo", "Alert acknowledged"),
+        "alert.escalate": ("Chuyển cảnh báo lên cấp trên", "Alert escalated"),
+        "alert.resolve": ("Xử lý xong cảnh báo", "Alert resolved"),
+        "biometrics.purge": ("Xóa dữ liệu sinh trắc học", "Biometric data deleted"),
+        "checkin.judged": ("Chấm điểm danh", "Check-in judged"),
+        "checkin.review": ("Cán bộ duyệt điểm danh", "Check-in reviewed by staff"),
+        "declaration.submit": ("Khai báo y tế", "Health declaration"),
+        "device.activate": ("Kích hoạt điện thoại", "Phone activated"),
+        "device.revoke_all": ("Thu hồi mọi điện thoại", "All phones revoked"),
+        "enrolment_photo.add": ("Thêm ảnh đăng ký", "Enrolment photo added"),
+        "face_image.view": ("Xem ảnh khuôn mặt", "Face image viewed"),
+        "fhir.export": ("Xuất dữ liệu FHIR", "FHIR export"),
+        "person.activate": ("Bắt đầu cách ly", "Isolation started"),
+        "person.assign_doctor": ("Phân công bác sĩ", "Doctor assigned"),
+        "person.create": ("Đăng ký người cách ly", "Person enrolled"),
+        "person.release": ("Kết thúc cách ly", "Released"),
+        "person.schedule_policy": ("Đổi lịch điểm danh", "Check-in schedule changed"),
+        "staff.login": ("Cán bộ đăng nhập", "Staff login"),
+        "staff.login_failed": ("Đăng nhập sai", "Failed login"),
+        "staff.login_locked": ("Tạm khóa đăng nhập", "Login locked"),
+        "staff.password_change": ("Đổi mật khẩu", "Password changed"),
+        "staff.password_change_failed": ("Đổi mật khẩu không thành công", "Password change failed"),
+        "template.add_confirmed": (
+            "Thêm mẫu khuôn mặt đã xác nhận",
+            "Confirmed face template added",
+        ),
+    },
+    "target_kind": {
+        "alert": ("Cảnh báo", "Alert"),
+        "checkin_attempt": ("Lần điểm danh", "Check-in attempt"),
+        "person": ("Người cách ly", "Person"),
+        "stored_image": ("Ảnh", "Image"),
+    },
     "role": {
         "admin": ("Quản trị viên", "Administrator"),
         "area_staff": ("Cán bộ khu vực", "Area staff"),
         "doctor": ("Bác sĩ", "Doctor"),
     },
 }
+
+
+#: The schedule policy's refusals (server.schedule.policy, pydantic) in Vietnamese: English
+#: pattern -> Vietnamese template (groups by name). Anything else reads as the generic text.
+_POLICY_VI: list[tuple[str, str]] = [
+    (r"window '(?P<a>[^']+)': start must be before end \(same day\)",
+     "khung '{a}': giờ bắt đầu phải trước giờ kết thúc (trong cùng ngày)"),
+    (r"window names must be unique", "tên các khung giờ phải khác nhau"),
+    (r"window names may not start with 'spot'.*", "tên khung giờ không được bắt đầu bằng 'spot'"),
+    (r"remind_before_due_minutes must be shorter than response_minutes",
+     "thời gian nhắc trước hạn phải ngắn hơn thời gian phản hồi"),
+    (r"waking_start must be before waking_end.*", "giờ thức phải bắt đầu trước khi kết thúc"),
+    (r"waking hours are shorter than one response window",
+     "khoảng giờ thức ngắn hơn một khung phản hồi"),
+    (r"window '(?P<a>[^']+)' overlaps quiet hours", "khung '{a}' trùng giờ yên lặng"),
+    (r"windows '(?P<a>[^']+)' and '(?P<b>[^']+)' overlap", "khung '{a}' và '{b}' trùng nhau"),
+    (r"window '(?P<a>[^']+)' \(.*\) is shorter than.*", "khung '{a}' ngắn hơn thời gian phản hồi"),
+    (r"waking hours overlap quiet hours", "giờ thức trùng giờ yên lặng"),
+    (r"quiet hours must last at least 60 minutes.*",
+     "giờ yên lặng phải kéo dài ít nhất 60 phút (hoặc để trống)"),
+    (r"declaration_reminder_at falls in quiet hours", "giờ nhắc khai báo rơi vào giờ yên lặng"),
+    (r"a JSON object is needed", "cần một đối tượng JSON"),
+    (r"Expecting .*|Extra data.*|Unterminated .*|Invalid .*", "JSON không hợp lệ"),
+    (r"Extra inputs are not permitted", "trường không được phép"),
+    (r"Field required", "thiếu trường bắt buộc"),
+    (r"Input should be a valid time.*", "cần giờ dạng HH:MM"),
+    (r"Input should be a valid integer.*", "cần một số nguyên"),
+    (r"Input should be greater than or equal to (?P<a>\S+)", "phải lớn hơn hoặc bằng {a}"),
+    (r"Input should be less than or equal to (?P<a>\S+)", "phải nhỏ hơn hoặc bằng {a}"),
+]
+
+
+#: The policy's fields as the person page names them in Vietnamese.
+_POLICY_FIELDS_VI = {
+    "windows": "khung giờ",
+    "response_minutes": "số phút phản hồi",
+    "remind_before_due_minutes": "số phút nhắc trước hạn",
+    "spot_checks_per_day": "số lần kiểm tra đột xuất mỗi ngày",
+    "waking_start": "giờ thức",
+    "waking_end": "giờ ngủ",
+    "quiet_start": "bắt đầu giờ yên lặng",
+    "quiet_end": "kết thúc giờ yên lặng",
+    "declaration_reminder_at": "giờ nhắc khai báo",
+    "max_attempts": "số lần thử",
+}
+
+
+def policy_message(text_: str, lang: str) -> str:
+    """A schedule refusal (``field: reason; …``) in ``lang``: the field names stay (they are
+    the form's), the reasons are translated; an unknown reason reads "giá trị không hợp lệ"."""
+    if lang == "en":
+        return text_
+    import re
+
+    parts = []
+    for part in text_.split("; "):
+        field, sep, reason = part.rpartition(": ")
+        reason = reason.removeprefix("Value error, ")
+        vi = "giá trị không hợp lệ"
+        for pattern, template in _POLICY_VI:
+            m = re.fullmatch(pattern, reason.strip())
+            if m:
+                vi = template.format(**m.groupdict())
+                break
+        if sep:
+            field = ".".join(_POLICY_FIELDS_VI.get(f, f) for f in field.split("."))
+        parts.append(f"{field}{sep}{vi}" if sep else vi)
+    return "; ".join(parts)
 
 
 def current_language() -> str:

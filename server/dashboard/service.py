@@ -549,6 +549,23 @@ def alert_history(*, session: Session, person: Person, limit: int = 50) -> list[
     )
 
 
+def alert_occurrences(*, session: Session, alerts: list[Alert]) -> dict[int, list[Any]]:
+    """The repeats each of ``alerts`` absorbed (docs/declarations.md), oldest first."""
+    from server.alerts.models import AlertOccurrence
+
+    ids = [a.id for a in alerts if a.occurrences > 1]
+    out: dict[int, list[Any]] = {}
+    if not ids:
+        return out
+    for o in session.scalars(
+        select(AlertOccurrence)
+        .where(AlertOccurrence.alert_id.in_(ids))
+        .order_by(AlertOccurrence.occurred_at, AlertOccurrence.id)
+    ):
+        out.setdefault(o.alert_id, []).append(o)
+    return out
+
+
 @dataclass
 class AuditRow:
     event: AuditEvent

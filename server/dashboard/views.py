@@ -616,6 +616,7 @@ def _render_person(p: Person, status: int = 200, **extra: Any):
     s = db_session()
     now = _now()
     decls = svc.declarations(session=s, person=p)
+    history = svc.alert_history(session=s, person=p)
     stamps = [d.measured_at.astimezone(ctx().settings.zone).strftime("%d/%m %H:%M") for d in decls]
     spo2 = [(d.measured_at, float(d.spo2)) for d in decls if d.spo2 is not None]
     temps = [(d.measured_at, float(d.temperature_c)) for d in decls if d.temperature_c is not None]
@@ -653,7 +654,8 @@ def _render_person(p: Person, status: int = 200, **extra: Any):
             labels=temp_labels,
             empty=_t("no_data"),
         ),
-        alerts=svc.alert_history(session=s, person=p),
+        alerts=history,
+        alert_occurrences=svc.alert_occurrences(session=s, alerts=history),
         audit_rows=svc.audit_trail(session=s, person=p),
         doctor=doctor,
         doctors=svc.doctors_in_scope(session=s, staff=g.staff) if manager else [],
@@ -753,6 +755,7 @@ def person_schedule(person_id: int):
         except (ValueError, TypeError) as exc:  # JSONDecodeError and PolicyError are ValueErrors
             error = str(exc)[:500]
     if error:
+        error = i18n.policy_message(error, g.lang)
         return _render_person(p, 422, policy_text=raw, policy_error=error)
     s = db_session()
     before = p.schedule_policy
@@ -779,6 +782,51 @@ def _validate_policy(overrides: dict[str, Any]) -> None:
     except ImportError:
         return
     validate_overrides(overrides)
+
+
+@bp.post("/persons/<int:person_id>/checkin-now")
+@staff_page(*MANAGERS)
+def person_checkin_now(person_id: int):
+    """Yêu cầu điểm danh ngay: a check-in prompt that opens now for this person (audited,
+    once per person per 15 minutes, never in quiet hours; server.checkins.on_demand)."""
+    return _checkin_now([_scoped_person(person_id)], back=url_for(".person", person_id=person_id))
+
+
+@bp.post("/areas/<int:area_id>/checkin-now")
+@staff_page(*MANAGERS)
+def area_checkin_now(area_id: int):
+    """The same for everyone in home isolation in a ward (or any area) within the caller's
+    scope."""
+    from sqlalchemy import select
+
+    from server.people.scope import area_in_scope, persons_in_scope
+
+    s = db_session()
+    area = s.get(Area, area_id)
+    if area is None or not area_in_scope(session=s, staff=g.staff, area=area):
+        abort(404)
+    ward_ids = select(Area.id).where(Area.path.startswith(area.path))
+    people = s.scalars(
+        persons_in_scope(session=s, staff=g.staff).where(Person.ward_id.in_(ward_ids))
+    ).all()
+    return _checkin_now(list(people), back=url_for(".persons"))
+
+
+def _checkin_now(people: list[Person], *, back: str):
+    from server.checkins.on_demand import request_checkins
+    from server.schedule.policy import resolver_for
+
+    s = db_session()
+    made = request_checkins(
+        session=s, persons=people, now=_now(), resolver=resolver_for(session=s,
+        settings=ctx().settings), actor_id=g.staff.id, ip=_ip(),
+    )  # fmt: skip
+    s.commit()
+    if made.prompts:
+        flash(_t("checkin_now_ok").format(n=len(made.prompts)), "ok")
+    for reason in sorted(set(made.refused.values())):
+        flash(_t(f"checkin_now_{reason}"), "error")
+    return redirect(back)
 
 
 @bp.post("/persons/<int:person_id>/activation-code")

@@ -1,6 +1,7 @@
 """The daily health-declaration reminder (nhắc khai báo y tế), part of the schedule policy:
 at the policy's ``declaration_reminder_at`` (person's local time, never in quiet hours), a person
-who has not declared yet that local day gets one push, once a day."""
+who has not declared yet that local day gets one push, once a day. Between the reminder time
+and the start of quiet hours only: a reminder missed before quiet hours is not sent at night."""
 
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ def send_declaration_reminders(
 
     1. Load the page, then in two queries the declarations of the last 48 h and today's
        reminders already enqueued for those people.
-    2. For each person whose local time is past the reminder time and who has neither declared
-       since local midnight nor been reminded today, enqueue the reminder (idempotent key per
-       person and local day, so a second scheduler or a rerun never sends it twice), in one
-       ``INSERT … ON CONFLICT DO NOTHING`` for the page (the rows ``notify_person`` would write);
-       the count is of people who got a new row, so a racing scheduler counts only its own."""
+    2. For each person whose local time is past the reminder time but not yet in quiet hours,
+       and who has neither declared since local midnight nor been reminded today, enqueue the
+       reminder (idempotent key per person and local day, so a second scheduler or a rerun never
+       sends it twice), in one ``INSERT … ON CONFLICT DO NOTHING`` for the page; the count is of
+       people who got a new row, so a racing scheduler counts only its own."""
     people = session.scalars(
         select(Person)
         .where(
@@ -72,6 +73,11 @@ def send_declaration_reminders(
         zone = resolver.zone(ward_id=person.ward_id, person_zone=person.timezone)
         local = now.astimezone(zone)
         if local.time() < policy.declaration_reminder_at:
+            continue
+        if policy.is_quiet(now, zone):
+            # past the reminder time but already in quiet hours (the person started isolating
+            # at 22:30, the scheduler was down at 20:00): no message at night; tomorrow's
+            # reminder is due at the reminder time as usual
             continue
         midnight = datetime.combine(local.date(), time(0), tzinfo=zone)
         declared = last_declared.get(person.id)

@@ -15,9 +15,10 @@ from server.config import Settings
 from server.declarations import risk
 from server.declarations.models import Declaration
 from server.declarations.schemas import DeclarationIn
-from server.enums import AlertKind, RiskLevel
+from server.enums import AlertKind, AlertState, RiskLevel
 from server.errors import ApiError
 from server.people.models import Area, Person
+from server.validation import field_error
 
 #: A declaration may be entered a little ahead of the server's clock (phone clocks drift) and
 #: up to a week late (staff entering a paper record).
@@ -106,19 +107,20 @@ def submit(
     3. Assess with the rules, using the last 24 h (SpO2 trend) and the isolation (fever days).
     4. Store the declaration with its level and fired rules; keep the person's current level.
     5. Red → a ``severe_symptoms`` alert with the shortest acknowledgement deadline, exactly
-       once per triggering declaration.
+       once per triggering declaration; while one is open, a new red declaration is absorbed by
+       it (counted, evidence kept, no second message: docs/declarations.md).
     """
     if data.measured_at > now + FUTURE_SKEW:
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "measured_at", "message": "in the future"}]},
+            extra={"errors": [field_error("measured_at", "in_the_future")]},
         )
     if data.measured_at < now - MAX_AGE:
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "measured_at", "message": "older than 7 days"}]},
+            extra={"errors": [field_error("measured_at", "older_than_7_days")]},
         )
     rules = risk.load_rules(settings.risk_rules_file)
     zone = person_zone(session=session, person=person, settings=settings)
@@ -173,7 +175,9 @@ def submit(
             declaration_id=declaration.id,
             details={"rules": [r["id"] for r in assessment.fired if r["level"] == "red"]},
         )
-        if created:
+        # created, or absorbed by the person's open severe_symptoms alert (counted there, no
+        # second message): either way the ward has an open alert for this declaration
+        if created or _alert.state is AlertState.open:
             raised.append(AlertKind.severe_symptoms.value)
     audit.record(
         session=session,

@@ -21,6 +21,14 @@ from server.web import ctx, db_session
 bp = Blueprint("declarations", __name__, url_prefix="/api/v1")
 
 
+@bp.after_request
+def _content_language(response):
+    """Declaration answers carry texts (fired rules, advice) in the request's language: say
+    which, as every problem does."""
+    response.headers.setdefault("Content-Language", request_language())
+    return response
+
+
 def declaration_json(outcome: service.Outcome, lang: str) -> dict:
     d = outcome.declaration
     return {

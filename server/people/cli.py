@@ -83,7 +83,7 @@ def enrol_command(
         )
     except ValidationError as exc:
         raise click.ClickException(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors_of(exc))
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors_of(exc, "en"))
         ) from exc
     if not 1 <= len(photos) <= enrolment.MAX_ENROLMENT_PHOTOS:
         raise click.ClickException("give 1 to 3 --photo")

@@ -21,6 +21,7 @@ from server.people.models import ActivationCode, Area, Device, FaceTemplate, Per
 from server.people.schemas import PersonCreate
 from server.security import new_token, token_digest
 from server.storage import ImageStore
+from server.validation import field_error
 
 #: Enrolment photos per person: one is enough to start, two or three match better.
 MAX_ENROLMENT_PHOTOS = 3
@@ -72,7 +73,7 @@ def create_person(
         raise ApiError(
             "validation_error",
             422,
-            extra={"errors": [{"field": "ward_code", "message": "not a ward"}]},
+            extra={"errors": [field_error("ward_code", "not_a_ward")]},
         )
     person = Person(
         full_name=data.full_name,

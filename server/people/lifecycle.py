@@ -26,6 +26,7 @@ from server.checkins import messaging
 from server.enums import PersonStatus
 from server.people.models import FaceTemplate, Person, StoredImage
 from server.schedule import bulk
+from server.schedule.policy import PolicyResolver
 
 log = logging.getLogger("isocheck.people")
 _AUDIT = audit.AuditEvent.__table__
@@ -61,12 +62,15 @@ def activate_started(*, session: Session, now: datetime, limit: int) -> int:
     return len(moved)
 
 
-def release_ended(*, session: Session, now: datetime, limit: int) -> int:
+def release_ended(
+    *, session: Session, now: datetime, limit: int, resolver: PolicyResolver | None = None
+) -> int:
     """Release people whose isolation has ended.
 
     1. ``enrolled | active → released`` with ``released_at = now`` (compare-and-swap).
     2. Cancel their planned and open prompts.
-    3. Tell their phone (outbox, key ``person:<id>:released``) and audit ``person.release``.
+    3. Tell their phone (outbox, key ``person:<id>:released``; with ``resolver`` not before
+       their quiet hours end) and audit ``person.release``.
     """
     moved = bulk.claim(
         session,
@@ -83,7 +87,10 @@ def release_ended(*, session: Session, now: datetime, limit: int) -> int:
     ids = [pid for pid, _ in moved]
     cancelled = prompts.cancel_for_persons(session=session, person_ids=ids, now=now)
     messaging.send_to_persons(
-        session=session, messages=[messaging.isolation_ended(pid, now) for pid in ids], now=now
+        session=session,
+        messages=[messaging.isolation_ended(pid, now) for pid in ids],
+        now=now,
+        resolver=resolver,
     )
     session.execute(
         insert(_AUDIT), _audit_rows(moved, action="person.release", now=now)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -159,6 +159,17 @@ class SchedulePolicy(BaseModel):
     def is_quiet(self, moment: datetime, zone: ZoneInfo) -> bool:
         """Whether the UTC ``moment`` falls in quiet hours in ``zone``."""
         return in_daily_period(moment.astimezone(zone).time(), self.quiet_start, self.quiet_end)
+
+    def quiet_ends_at(self, moment: datetime, zone: ZoneInfo) -> datetime | None:
+        """When the quiet hours ``moment`` falls in end (UTC), or None when it is not quiet:
+        the moment a message to the person may go out instead."""
+        if not self.is_quiet(moment, zone):
+            return None
+        local = moment.astimezone(zone)
+        end = datetime.combine(local.date(), self.quiet_end, tzinfo=zone)
+        if end <= local:
+            end = datetime.combine(local.date() + timedelta(days=1), self.quiet_end, tzinfo=zone)
+        return end.astimezone(UTC)
 
     def is_waking(self, moment: datetime, zone: ZoneInfo) -> bool:
         local = moment.astimezone(zone).time()

@@ -57,7 +57,8 @@ def test_a_decided_attempt_judged_again_is_refused_and_nothing_changes(world, se
     after = world.session.get(CheckinAttempt, attempt_id)
     assert (after.decision, after.code, after.score) == snapshot
     assert world.session.get(CheckinPrompt, prompt.id).state is PromptState.completed
-    assert world.session.get(CheckinPrompt, prompt.id).attempts_used == 0
+    # the verified answer used one attempt; judging it again added none
+    assert world.session.get(CheckinPrompt, prompt.id).attempts_used == 1
     n = world.session.scalars(
         select(CheckinAttempt).where(CheckinAttempt.prompt_id == prompt.id)
     ).all()

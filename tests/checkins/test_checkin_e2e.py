@@ -172,6 +172,10 @@ def test_current_prompt_then_verified_checkin(world):
     assert result["title"]  # Vietnamese by default
     world.session.refresh(prompt)
     assert prompt.state is PromptState.completed
+    assert prompt.attempts_used == 1  # the verified answer is an attempt used
+    history = world.client.get("/api/v1/me/history", headers=world.device).get_json()
+    [item] = [i for i in history["items"] if i["prompt_id"] == prompt.id]
+    assert item["attempts_used"] == 1 and item["last_result"] == "verified"
     # the prompt is answered: the phone has nothing to do now
     assert world.client.get("/api/v1/me/prompt", headers=world.device).get_json()["prompt"] is None
 
@@ -315,6 +319,24 @@ def test_uploads_are_rate_limited_per_device(world, app):
     assert r.status_code == 429
     assert r.get_json()["code"] == "rate_limited"
     assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_quality_retakes_do_not_use_up_the_upload_limit(world, app):
+    """A person retaking photos the quality gate sent back (no face found, too dark) is not
+    locked out: only judged uploads and unusable files count against the per-device limit."""
+    from server.limits import limiter
+
+    prompt = world.new_prompt()
+    noface = sorted((faces_dir("faces") / "_noface").iterdir())[0].read_bytes()
+    limiter.reset()
+    app.extensions["isocheck"].settings = app.extensions["isocheck"].settings.model_copy(
+        update={"rate_limit_checkin": "2/minute"}
+    )
+    for _ in range(4):
+        r = world.check_in(prompt, noface)
+        assert (r.status_code, r.get_json()["code"]) == (200, "face_not_found")
+    assert [world.check_in(prompt, b"").status_code for _ in range(2)] == [422, 422]
+    assert world.check_in(prompt, noface).status_code == 429  # the limit itself still holds
 
 
 def test_one_client_address_has_a_ceiling_across_the_api(world, app):

@@ -158,6 +158,28 @@ def test_queue_orders_by_severity_then_age_and_filters(app, client, world, sessi
     assert r.status_code == 404
 
 
+def test_a_repeat_is_one_queue_row_with_its_count_and_evidence(app, client, world, session, clock):
+    from server.alerts.service import raise_alert
+
+    person = session.get(Person, world.own.person.id)
+    first, created = raise_alert(session=session, person=person, kind=AlertKind.outside_home,
+                                 now=clock.now() - timedelta(minutes=1), dedupe_key="t:out1")
+    assert created
+    again, created = raise_alert(session=session, person=person, kind=AlertKind.outside_home,
+                                 now=clock.now(), dedupe_key="t:out2")
+    session.commit()
+    assert again.id == first.id and not created
+    log_in(client, world.staff["ward_a"])
+    html = client.get("/dashboard/alerts").get_data(as_text=True)
+    row = re.search(rf'<tr[^>]*id="alert-{first.id}".*?</tr>', html, re.S).group(0)
+    assert "×2 lần" in row, row[:600]
+    ids = re.findall(r'id="alert-(\d+)"', html)
+    assert ids.count(str(first.id)) == 1
+    page = client.get(f"/dashboard/persons/{person.id}").get_data(as_text=True)
+    item = re.search(rf'id="history-alert-{first.id}".*?</tr>', page, re.S).group(0)
+    assert "×2 lần" in item and "Các lần lặp lại" in item
+
+
 def test_acknowledge_then_resolve_with_a_note(app, client, world, session):
     log_in(client, world.staff["ward_a"])
     url = f"/dashboard/alerts/{world.own.alert.id}"
@@ -302,7 +324,7 @@ def test_person_page_shows_compliance_charts_history_and_audit(app, client, worl
     assert "0 / 1" in html  # the failed prompt was due, none completed
     assert html.count("<svg") >= 2 and "polyline" in html
     assert "Xác thực khuôn mặt thất bại" in html  # alert history
-    assert "declaration.submit" in html  # audit trail
+    assert "Khai báo y tế" in html and "declaration.submit" not in html  # audit trail, in words
     assert "Cấp lại mã kích hoạt" not in html  # doctors do not manage
     assert client.get(f"/dashboard/persons/{world.other.person.id}").status_code == 404
 

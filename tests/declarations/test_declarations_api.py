@@ -5,11 +5,11 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from server.alerts.models import Alert
+from server.alerts.models import Alert, AlertOccurrence
 from server.declarations.models import Declaration
-from server.enums import AreaKind, PersonStatus, RiskLevel, StaffRole
+from server.enums import AlertKind, AreaKind, PersonStatus, RiskLevel, StaffRole
 from server.people.enrolment import activate_device, issue_activation_code
-from server.people.models import Person
+from server.people.models import Person, StaffUser
 from server.people.service import create_area, create_staff
 
 
@@ -97,12 +97,64 @@ def test_red_raises_one_severe_alert_per_triggering_declaration(client, clock, w
     session.expire_all()
     assert session.get(Person, world["young"].id).risk_level is RiskLevel.red
 
+    # once staff have taken it on, the next red declaration is news: a new alert
+    from server.alerts.service import acknowledge_alert
+
+    staff = session.scalar(select(StaffUser).where(StaffUser.username == "p1"))
+    acknowledge_alert(session=session, alert_id=alert.id, staff=staff, now=clock.now())
+    session.commit()
     clock.advance(hours=1)
     declare(client, world["device"], clock, spo2=92)
     assert count_alerts(session, "severe_symptoms") == 2  # a second triggering declaration
     clock.advance(hours=1)
     declare(client, world["device"], clock, spo2=98)
     assert count_alerts(session, "severe_symptoms") == 2  # a green one raises nothing
+
+
+def test_a_red_declaration_while_its_alert_is_open_is_absorbed(client, clock, world, session):
+    """Two red declarations a minute apart: one alert, one queue row, one message; the second
+    is counted on the alert and kept as evidence (docs/declarations.md, Repeated alerts)."""
+    first = declare(client, world["device"], clock, spo2=93, symptoms=["dyspnea"]).get_json()
+    alert = session.scalar(select(Alert).where(Alert.kind == "severe_symptoms"))
+    messages = _alert_messages(session, alert.id)
+    assert messages > 0
+    deadline = alert.next_escalation_at
+
+    clock.advance(minutes=1)
+    second = declare(client, world["device"], clock, spo2=91, symptoms=["bluish_lips"])
+    assert second.status_code == 201
+    assert second.get_json()["alerts_raised"] == ["severe_symptoms"]  # the ward has it open
+    session.expire_all()
+    assert count_alerts(session, "severe_symptoms") == 1
+    alert = session.get(Alert, alert.id)
+    assert alert.declaration_id == first["id"]
+    assert alert.occurrences == 2
+    assert alert.last_occurred_at == clock.now()
+    assert alert.next_escalation_at == deadline  # the escalation clock does not move
+    assert _alert_messages(session, alert.id) == messages  # nobody told twice
+    [evidence] = session.scalars(select(AlertOccurrence)).all()
+    assert evidence.alert_id == alert.id
+    assert evidence.declaration_id == second.get_json()["id"]
+    assert evidence.dedupe_key == f"severe_symptoms:declaration:{evidence.declaration_id}"
+    assert evidence.details == {"rules": ["bluish_lips", "spo2_severe"]}
+
+    # the same event raised again (a retried sweep, a replay) is not counted twice
+    from server.alerts.service import raise_alert
+
+    raise_alert(session=session, person=session.get(Person, world["young"].id),
+                kind=AlertKind.severe_symptoms, now=clock.now(),
+                dedupe_key=evidence.dedupe_key, declaration_id=evidence.declaration_id)
+    session.flush()
+    session.refresh(alert)
+    assert alert.occurrences == 2
+
+
+def _alert_messages(session, alert_id):
+    from server.notify.models import Notification
+
+    return session.scalar(
+        select(func.count()).select_from(Notification).where(Notification.alert_id == alert_id)
+    )
 
 
 def test_high_risk_alert_once_per_person(client, clock, world, session):

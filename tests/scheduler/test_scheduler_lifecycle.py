@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from scheduler_helpers import World, count, notifications, run_until, tick
 from sqlalchemy import select
 
-from server.alerts.models import Alert
+from server.alerts.models import Alert, AlertOccurrence
 from server.audit import AuditEvent
 from server.checkins.models import CheckinPrompt
 from server.clock import FrozenClock
 from server.declarations.models import Declaration
-from server.enums import AlertKind, ImageKind, PersonStatus, PromptState
+from server.enums import AlertKind, AlertState, ImageKind, PersonStatus, PromptState
 from server.notify.models import Notification
 from server.people.models import Device, FaceTemplate, Person, StoredImage
 from server.storage import image_store
@@ -166,8 +166,19 @@ def test_non_reporting_once_a_day(session_factory, settings):
     clock.advance(hours=3)
     tick(session_factory, clock, settings, ["non_reporting"])
     assert sorted(pid for pid, _ in alerts()[1:]) == sorted([talks.id, new.id])
-    clock.advance(hours=2)  # a day after quiet's first alert: the next day's alert
+    clock.advance(hours=2)  # a day after quiet's first alert: the next day's silence…
     tick(session_factory, clock, settings, ["non_reporting"])
     tick(session_factory, clock, settings, ["non_reporting"])
-    assert alerts()[-1] == (quiet.id, f"non_reporting:{quiet.id}:2026-11-25")
+    assert len(alerts()) == 3  # …is absorbed by the still-open alert (docs/declarations.md)
+    with session_factory() as s:
+        key = f"non_reporting:{quiet.id}:2026-11-24"
+        first = s.scalar(select(Alert).where(Alert.dedupe_key == key))
+        assert first.occurrences == 2
+        [repeat] = s.scalars(select(AlertOccurrence)).all()
+        assert repeat.dedupe_key == f"non_reporting:{quiet.id}:2026-11-25"
+        first.state = AlertState.acknowledged  # taken on: the day after is a new alert
+        s.commit()
+    clock.advance(hours=24)
+    tick(session_factory, clock, settings, ["non_reporting"])
+    assert alerts()[-1] == (quiet.id, f"non_reporting:{quiet.id}:2026-11-26")
     assert len(alerts()) == 4

@@ -23,15 +23,15 @@ from scheduler.cli import scheduler_status_command
 from scheduler.jobs import SWEEPS
 from scheduler.models import SchedulerHeartbeat
 from scheduler.runner import run_sweep
-from server.alerts.models import Alert
+from server.alerts.models import Alert, AlertOccurrence
 from server.checkins import lifecycle
 from server.checkins.messaging import PersonMessage, send_to_persons
 from server.checkins.models import CheckinPrompt
 from server.clock import FrozenClock
-from server.enums import PromptKind, PromptState
+from server.enums import PromptKind, PromptState, StaffRole
 from server.notify.models import Notification
 from server.notify.routing import notify_person
-from server.people.models import Device
+from server.people.models import Device, StaffUser
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -119,8 +119,10 @@ def test_killed_mid_sweep_then_restarted_loses_and_doubles_nothing(
 
 
 def test_failure_mid_sweep_rolls_back_only_its_batch(session_factory, settings, monkeypatch):
+    # one prompt per person: a person's second missed prompt would be absorbed by the first's
+    # open alert (tested in test_scheduler_lifecycle), and this test counts alerts per prompt
     _prompts(session_factory, 30, state=PromptState.open, opens_at=NOW - timedelta(minutes=30),
-             due_at=NOW - timedelta(minutes=10))
+             due_at=NOW - timedelta(minutes=10), people=30)
     real, calls = lifecycle.raise_alerts, []
 
     def flaky(**kw):
@@ -160,7 +162,9 @@ def test_concurrent_sweeps_never_double_alert_or_push(session_factory, settings,
         times = {"opens_at": NOW - timedelta(minutes=30), "due_at": NOW - timedelta(minutes=10)}
     else:
         times = {"opens_at": NOW - timedelta(minutes=1), "due_at": NOW + timedelta(minutes=19)}
-    _prompts(session_factory, 200, state=state, **times)
+    # close_overdue: one prompt per person (a repeat would be absorbed, not a second alert)
+    _prompts(session_factory, 200, state=state, people=200 if sweep == "close_overdue" else 10,
+             **times)
     small = settings.model_copy(update={"scheduler_batch_size": 25})
     clock = FrozenClock(NOW)
     barrier = threading.Barrier(4)
@@ -283,3 +287,43 @@ def test_bulk_alert_notifications_equal_notify_alert(session, settings):
     alerts = list(session.scalars(select(Alert).where(Alert.id.in_(alert_ids))))
     notify_levels(session=session, alerts=alerts, now=NOW)
     assert rows() == one_by_one and len(one_by_one) >= 8
+
+
+def test_missed_prompts_of_one_person_are_one_alert_while_it_is_open(session_factory, settings):
+    """Three missed prompts of one person in one sweep: one missed_checkin alert counting 3,
+    the other two kept as evidence, the ward told once; the next sweep adds nothing."""
+    _prompts(session_factory, 3, state=PromptState.open, opens_at=NOW - timedelta(minutes=30),
+             due_at=NOW - timedelta(minutes=10), people=1)
+    clock = FrozenClock(NOW)
+    for _ in range(2):
+        tick(session_factory, clock, settings, ["close_overdue"])
+    with session_factory() as s:
+        assert count(s, CheckinPrompt, CheckinPrompt.state == PromptState.missed) == 3
+        [alert] = s.scalars(select(Alert)).all()
+        assert alert.occurrences == 3 and alert.last_occurred_at == NOW
+        repeats = s.scalars(select(AlertOccurrence).order_by(AlertOccurrence.id)).all()
+        prompt_ids = {p.id for p in s.scalars(select(CheckinPrompt))}
+        assert {alert.prompt_id, *(o.prompt_id for o in repeats)} == prompt_ids
+        assert [o.dedupe_key for o in repeats] == [
+            f"missed_checkin:prompt:{o.prompt_id}" for o in repeats]
+        told = Counter(n.alert_id for n in notifications(s, Notification.alert_id.is_not(None)))
+        assert set(told) == {alert.id}
+        first_round = sum(told.values())
+
+        # the ward takes it on: a later missed prompt is a new alert, told again
+        from server.alerts.service import acknowledge_alert
+
+        staff = s.scalar(select(StaffUser).where(StaffUser.role == StaffRole.area_staff))
+        acknowledge_alert(session=s, alert_id=alert.id, staff=staff, now=NOW)
+        person_id = alert.person_id
+        s.add(CheckinPrompt(person_id=person_id, slot_key="t/later", kind=PromptKind.scheduled,
+                            state=PromptState.open, opens_at=NOW, remind_at=None,
+                            due_at=NOW + timedelta(minutes=20), nonce="later", opened_at=NOW))
+        s.commit()
+    for _ in range(8):  # the scheduler keeps running (a silent one would excuse the prompt)
+        clock.advance(minutes=5)
+        tick(session_factory, clock, settings, ["close_overdue"])
+    with session_factory() as s:
+        assert count(s, Alert) == 2
+        told = Counter(n.alert_id for n in notifications(s, Notification.alert_id.is_not(None)))
+        assert len(told) == 2 and sum(told.values()) > first_round
