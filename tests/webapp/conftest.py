@@ -219,7 +219,10 @@ def open_checkin(driver, base: str, code: str) -> None:
     """Activate by link, open the check-in screen and wait for the fake camera to play."""
     driver.get(f"{base}/app/activate?code={code}")
     wait_shown(driver, "#go-checkin").click()
-    end = time.monotonic() + 10
+    end = time.monotonic() + 20
     while not driver.execute_script("return document.querySelector('#video').videoWidth"):
-        assert time.monotonic() < end, "the fake camera never played"
+        assert time.monotonic() < end, (
+            "the fake camera never played: "
+            f"{driver.find_element('css selector', '#msg').text!r} {driver.get_log('browser')}"
+        )
         time.sleep(0.2)
