@@ -26,6 +26,7 @@ def test_activation_link_home_and_offline_shell(served, chromium):
     browser.get(f"{url}/app/activate?server={url}&code={code}")
     wait_shown(browser, "#name", person["full_name"])
     assert browser.execute_script("return location.pathname") == "/app/"
+    assert browser.execute_script("return document.documentElement.lang") == "vi"  # the default
     assert browser.execute_script("return !!localStorage.getItem('device_token')")
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 360
     # The service worker has the shell: with the network off the app still opens.
@@ -61,3 +62,35 @@ def test_activation_link_home_and_offline_shell(served, chromium):
     browser.refresh()
     wait_shown(browser, "#v-activate")
     assert browser.execute_script("return localStorage.getItem('device_token')") is None
+
+
+def _try_code(browser, code: str, expected: str) -> None:
+    field = wait_shown(browser, "#code")
+    field.clear()
+    field.send_keys(code)
+    browser.find_element(By.CSS_SELECTOR, "#f-activate button[type=submit]").click()
+    wait_shown(browser, "#msg.bad", expected)
+
+
+def test_english_when_the_browser_prefers_it_and_a_manual_choice_sticks(served, chromium):
+    """French first, then English: the app speaks English (the first language it has, as the
+    server's Accept-Language match does) and asks the server for English answers. The VI button
+    switches back, and the choice survives a reload."""
+    browser = chromium(window=(360, 740), languages="fr-FR,fr,en-GB,en")
+    browser.get(f"{served.url}/app/")
+    wait_shown(browser, "#v-activate h2", "Activate")
+    assert browser.execute_script("return document.documentElement.lang") == "en"
+    _try_code(browser, "AAAAA-AAAAA", "Ask your ward health station")  # the server's English
+    browser.find_element(By.CSS_SELECTOR, "#lang").click()
+    wait_shown(browser, "#v-activate h2", "Kích hoạt")
+    browser.refresh()
+    wait_shown(browser, "#v-activate h2", "Kích hoạt")  # the choice sticks
+    assert browser.execute_script("return document.documentElement.lang") == "vi"
+    assert browser.find_element(By.CSS_SELECTOR, "#lang").text == "EN"
+    _try_code(browser, "AAAAA-AAAAA", "Liên hệ trạm y tế")  # and the server answers in it
+    person = served.enrol()
+    field = wait_shown(browser, "#code")
+    field.clear()
+    field.send_keys(person["activation"]["code"])
+    browser.find_element(By.CSS_SELECTOR, "#f-activate button[type=submit]").click()
+    wait_shown(browser, "#v-home", "Kết thúc cách ly")

@@ -35,10 +35,19 @@ const T = {
       dyspnea: "Shortness of breath", chest_pain: "Chest pain", confusion: "Confusion", bluish_lips: "Bluish lips" },
   },
 };
+// The browser's preference list, best first (what it sends as Accept-Language): the first of
+// them we speak wins, as the server's Accept-Language match does; "fr-FR, en" reads English.
+export function preferred(list = navigator.languages?.length ? navigator.languages : [navigator.language]) {
+  for (const tag of list || []) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (base === "vi" || base === "en") return base;
+  }
+  return "vi";
+}
 export function lang() {
-  const saved = localStorage.getItem("lang");
+  const saved = localStorage.getItem("lang"); // a choice made with the EN/VI button sticks
   if (saved === "vi" || saved === "en") return saved;
-  return (navigator.language || "vi").toLowerCase().startsWith("en") ? "en" : "vi";
+  return preferred();
 }
 export function setLang(l) { localStorage.setItem("lang", l); }
 export function t(key) { return T[lang()][key] ?? key; }
