@@ -159,3 +159,37 @@ def test_dropped_checkin_answer_is_retried_with_the_same_key_and_counted_once(
         ).all()
         assert len(attempts) == 1
         assert session.get(CheckinPrompt, prompt_id).attempts_used == 1
+
+
+def test_liveness_challenge_is_answered_with_a_burst_of_frames(served, chromium, tmp_path):
+    """A prompt with a ``turn_left`` challenge: the app says what to do, takes a burst of frames
+    and sends them with the selfie; the server judges the motion on them. The fake camera plays
+    one still photograph, so the face matches but no turn is seen: review with
+    ``liveness_failed`` (no attempt used). Without frames the server would refuse the upload
+    as ``invalid_challenge`` instead."""
+    from sqlalchemy import select
+
+    from server.checkins.models import CheckinAttempt
+
+    folder = faces_dir("asia")
+    person = served.enrol(folder / ENROL_PHOTO)
+    challenge = {"kind": "turn_left", "nonce": "9f2c4e1a7b3d5c60"}
+    prompt_id = served.open_prompt(person["id"], challenge=challenge)
+    driver = camera_browser(chromium, served, y4m(folder / SELFIE_PHOTO, tmp_path / "cam.y4m"))
+    open_checkin(driver, served.url, person["activation"]["code"])
+    wait_shown(driver, "#challenge", "quay đầu sang trái")
+    driver.find_element(By.CSS_SELECTOR, "#capture").click()
+    wait_shown(driver, "#challenge", "Bây giờ hãy")  # during the burst
+    wait_shown(driver, "#msg.warn", timeout=40)
+    assert driver.find_element(By.CSS_SELECTOR, "#msg").get_attribute("data-code") == (
+        "liveness_failed"
+    )
+    assert driver.find_element(By.CSS_SELECTOR, "#attempts").text.endswith("3")
+    with served.factory() as session:
+        attempt = session.scalars(
+            select(CheckinAttempt).where(CheckinAttempt.prompt_id == prompt_id)
+        ).one()
+    details = attempt.details.get("details", attempt.details)
+    assert details["challenge"]["kind"] == "turn_left"
+    assert details["reason"] == "no_turn"
+    assert len(details["yaws"]) == 6  # frame 0 looking straight + a burst of 5
