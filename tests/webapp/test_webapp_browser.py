@@ -94,3 +94,19 @@ def test_english_when_the_browser_prefers_it_and_a_manual_choice_sticks(served, 
     field.send_keys(person["activation"]["code"])
     browser.find_element(By.CSS_SELECTOR, "#f-activate button[type=submit]").click()
     wait_shown(browser, "#v-home", "Kết thúc cách ly")
+
+
+def test_in_page_reminder_when_the_next_prompt_opens(served, chromium):
+    """No web push here: the open page wakes itself at next_opens_at and shows a reminder."""
+    from tests.api.contract import clear_prompts
+
+    browser = chromium(window=(360, 740))
+    person = served.enrol()
+    with served.factory() as session:
+        clear_prompts(session, person["id"])  # only the prompt below
+    served.open_prompt(person["id"], state="planned", opens_in_min=4 / 60)
+    browser.get(f"{served.url}/app/activate?code={person['activation']['code']}")
+    wait_shown(browser, "#status", "chưa có yêu cầu")
+    assert not browser.find_element(By.CSS_SELECTOR, "#go-checkin").is_displayed()
+    wait_shown(browser, "#reminder", "Đến giờ điểm danh", timeout=15)  # no reload, no tap
+    assert browser.find_element(By.CSS_SELECTOR, "#go-checkin").is_displayed()

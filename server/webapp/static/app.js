@@ -59,20 +59,35 @@ async function home() {
   await refreshPrompt();
 }
 
+// Reminders without push: while the page is open it wakes itself when the next prompt opens
+// (next_opens_at, corrected for the phone's clock skew) and shows an in-page reminder.
+let wake = null, reminded = null;
+function remind() {
+  if (!current || reminded === current.id) return;
+  reminded = current.id;
+  const box = $("#reminder"); box.textContent = t("reminder"); box.hidden = false;
+  if (window.Notification?.permission === "granted") new window.Notification(t("reminder"));
+}
 async function refreshPrompt() {
   const r = await guarded(api.prompt);
   if (!r || !r.ok) return;
   current = r.data.prompt;
   const box = $("#prompt-box"); box.textContent = "";
-  clearInterval(timer);
+  clearInterval(timer); clearTimeout(wake);
   $("#go-checkin").hidden = !current;
+  $("#reminder").hidden = !current || reminded !== current.id;
   $("#status").textContent = current ? t("checkin_btn") : t("no_prompt");
+  const skew = Date.now() - new Date(r.data.server_time).getTime();
   if (!current) {
     const p = document.createElement("p");
     p.textContent = `${t("next_at")}: ${fmt(r.data.next_opens_at)}`; box.append(p);
+    if (r.data.next_opens_at) {
+      const ms = new Date(r.data.next_opens_at).getTime() + skew - Date.now() + 1000;
+      wake = setTimeout(refreshPrompt, Math.min(Math.max(ms, 1000), 2 ** 31 - 1));
+    }
     return;
   }
-  const skew = Date.now() - new Date(r.data.server_time).getTime();
+  remind();
   const cd = document.createElement("p"); cd.className = "countdown"; cd.id = "countdown"; box.append(cd);
   const tick = () => {
     const left = Math.max(0, new Date(current.due_at).getTime() - (Date.now() - skew));
@@ -81,7 +96,6 @@ async function refreshPrompt() {
     if (left === 0) { clearInterval(timer); refreshPrompt(); }
   };
   tick(); timer = setInterval(tick, 1000);
-  if (window.Notification?.permission === "granted") new window.Notification(t("checkin_btn"));
 }
 
 // --- check-in ---
