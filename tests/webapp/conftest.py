@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,8 +107,16 @@ def _serve_command() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Served:
-    root = tmp_path_factory.mktemp("serve")
+def served(tmp_path_factory) -> Iterator[Served]:
+    with serve(tmp_path_factory.mktemp("serve")) as server:
+        yield server
+
+
+@contextmanager
+def serve(root: Path) -> Iterator[Served]:
+    """``isocheck serve`` on a free port over a fresh SQLite data dir under ``root``, seeded with
+    the places and an administrator; stopped (SIGINT) on exit. bench/webapp_bench.py uses it too."""
+    root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     database_url = f"sqlite:///{root / 'isocheck.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISOCHECK_")}
