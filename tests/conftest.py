@@ -113,3 +113,27 @@ def app(settings: Settings, engine: Engine, clock: FrozenClock):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def chromium(tmp_path: Path):
+    """A factory of headless Chromium browsers (``tests/browser.py``), each quit afterwards:
+    ``chromium(window=(360, 740), languages="en-GB,en", fake_camera=path)``. Skips without one."""
+    from tests.browser import start_chromium
+
+    started = []
+
+    def start(**options):
+        driver = start_chromium(tmp_path / f"chrome-profile-{len(started)}", **options)
+        started.append(driver)
+        return driver
+
+    yield start
+    for driver in started:
+        driver.quit()
+
+
+@pytest.fixture
+def browser(chromium):
+    """One headless Chromium, Vietnamese, 1400x1000 (the dashboard's)."""
+    return chromium()

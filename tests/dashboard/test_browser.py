@@ -5,7 +5,8 @@ alert, reviews a failed check-in (real photographs when the photo set is present
 the person's and the statistics' charts. Screenshots go to the test's folder and to
 ``tests/dashboard/_screenshots/`` (git-ignored).
 
-Skips when no browser is installed: ``apt-get install -y chromium chromium-driver``.
+The browser is the shared ``browser`` fixture (``tests/conftest.py``, ``tests/browser.py``);
+it skips when no browser is installed: ``apt-get install -y chromium chromium-driver``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ from tests.faces import faces_dir
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SHOTS = Path(__file__).resolve().parent / "_screenshots"
 ENROL_PHOTO = "lfw_Gloria_Macapagal_Arroyo/1.jpg"
 SELFIE_PHOTO = "lfw_Gloria_Macapagal_Arroyo/12.jpg"
@@ -87,39 +86,6 @@ def served(tmp_path):
         thread.join(timeout=5)
         app.extensions["isocheck"].engine.dispose()
         engine.dispose()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("no browser: apt-get install -y chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,1000",
-        "--lang=vi-VN",
-        f"--user-data-dir={tmp_path / 'chrome-profile'}",
-    ):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "vi-VN,vi"})
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(0)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 class Shots:

@@ -1,89 +1,32 @@
-"""The web app in headless Chromium against the real app on a free port (SQLite file): open the
-activation link, see the home screen at 360x740, and reload the shell with the network off.
-Skips without a browser. (Camera check-in with a fake .y4m camera is not covered yet.)"""
+"""The web app in headless Chromium against the real ``isocheck serve`` (tests/webapp/conftest.py):
+open the activation link, see the home screen at 360x740, reload the shell with the network off,
+queue a declaration offline and see it arrive once, and land back on activation when revoked.
+Skips without a browser."""
 
 from __future__ import annotations
 
-import threading
 import time
-from datetime import UTC, datetime
 
 import pytest
+from selenium.webdriver.common.by import By
+from sqlalchemy import func, select
 
-from server.config import load_settings
-from server.db import make_engine, make_session_factory
-from tests.api.contract import add_staff, enrol, make_places, staff_token
-from tests.dashboard.test_browser import browser  # noqa: F401  (the shared Chromium fixture)
+from server.declarations.models import Declaration
+from tests.api.contract import bearer
+from tests.webapp.conftest import wait_shown
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr(
-        "server.security._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-
-
-@pytest.fixture
-def live(tmp_path):
-    from werkzeug.serving import make_server
-
-    from server.app import create_app
-    from server.models import Base
-
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path / 'webapp.db'}",
-        secret_key="webapp-test-secret-" + "y" * 32,
-        encryption_key="",
-    )
-    engine = make_engine(settings.effective_database_url)
-    Base.metadata.create_all(engine)
-    app = create_app(settings)
-    with make_session_factory(engine)() as session:
-        make_places(session)
-        add_staff(session, "admin.web", "admin-pass-2026", role="admin")
-    client = app.test_client()
-    token = staff_token(client, "admin.web", "admin-pass-2026")
-    person = enrol(client, token, datetime.now(UTC))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield (
-            f"http://127.0.0.1:{server.server_port}",
-            person,
-            make_session_factory(engine),
-            (client, token),
-        )
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        engine.dispose()
-
-
-def _wait(driver, css, text=None, timeout=10.0):
-    from selenium.webdriver.common.by import By
-
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        els = [e for e in driver.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()]
-        if els and (text is None or text in els[0].text):
-            return els[0]
-        time.sleep(0.1)
-    raise AssertionError(f"{css} {text!r} not shown; page: {driver.page_source[:2000]}")
-
-
-def test_activation_link_home_and_offline_shell(live, browser):  # noqa: F811
-    url, person, factory, (client, token) = live
-    browser.set_window_size(360, 740)
+def test_activation_link_home_and_offline_shell(served, chromium):
+    browser = chromium(window=(360, 740))
+    url = served.url
+    person = served.enrol()
     code = person["activation"]["code"]
     browser.get(f"{url}/app/activate?server={url}&code={code}")
-    _wait(browser, "#name", person["full_name"])
+    wait_shown(browser, "#name", person["full_name"])
     assert browser.execute_script("return location.pathname") == "/app/"
+    assert browser.execute_script("return document.documentElement.lang") == "vi"  # the default
     assert browser.execute_script("return !!localStorage.getItem('device_token')")
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 360
     # The service worker has the shell: with the network off the app still opens.
@@ -94,33 +37,76 @@ def test_activation_link_home_and_offline_shell(live, browser):  # noqa: F811
         time.sleep(0.5)
     browser.set_network_conditions(offline=True, latency=0, throughput=0)
     browser.refresh()
-    _wait(browser, "#go-declare")
+    wait_shown(browser, "#go-declare")
     # A declaration made offline is queued, then sent exactly once when the network returns.
-    from selenium.webdriver.common.by import By
-
     browser.find_element(By.CSS_SELECTOR, "#go-declare").click()
     browser.find_element(By.NAME, "temperature_c").send_keys("38.2")
     browser.find_element(By.CSS_SELECTOR, "#f-declare button[type=submit]").click()
-    _wait(browser, "#msg.warn")
+    wait_shown(browser, "#msg.warn")
     assert browser.execute_script("return JSON.parse(localStorage.declaration_queue).length") == 1
     browser.delete_network_conditions()
     browser.execute_script("window.dispatchEvent(new Event('online'))")
-    _wait(browser, "#msg.ok")
+    wait_shown(browser, "#msg.ok")
     browser.execute_script("window.dispatchEvent(new Event('online'))")  # a second flush: no-op
     time.sleep(1)
     assert browser.execute_script("return JSON.parse(localStorage.declaration_queue).length") == 0
-    from sqlalchemy import func, select
-
-    from server.declarations.models import Declaration
-
-    with factory() as session:
-        assert session.scalar(select(func.count()).select_from(Declaration)) == 1
+    with served.factory() as session:
+        count = select(func.count()).select_from(Declaration)
+        assert session.scalar(count.where(Declaration.person_id == person["id"])) == 1
     # Revoked by the health station: the next call answers 401, the token is gone, activation shows.
-    r = client.post(
+    r = served.http.post(
         f"/api/v1/admin/persons/{person['id']}/devices/revoke",
-        headers={"Authorization": f"Bearer {token}"},
+        headers=bearer(served.admin_token),
     )
     assert r.status_code in (200, 204), r.get_json()
     browser.refresh()
-    _wait(browser, "#v-activate")
+    wait_shown(browser, "#v-activate")
     assert browser.execute_script("return localStorage.getItem('device_token')") is None
+
+
+def _try_code(browser, code: str, expected: str) -> None:
+    field = wait_shown(browser, "#code")
+    field.clear()
+    field.send_keys(code)
+    browser.find_element(By.CSS_SELECTOR, "#f-activate button[type=submit]").click()
+    wait_shown(browser, "#msg.bad", expected)
+
+
+def test_english_when_the_browser_prefers_it_and_a_manual_choice_sticks(served, chromium):
+    """French first, then English: the app speaks English (the first language it has, as the
+    server's Accept-Language match does) and asks the server for English answers. The VI button
+    switches back, and the choice survives a reload."""
+    browser = chromium(window=(360, 740), languages="fr-FR,fr,en-GB,en")
+    browser.get(f"{served.url}/app/")
+    wait_shown(browser, "#v-activate h2", "Activate")
+    assert browser.execute_script("return document.documentElement.lang") == "en"
+    _try_code(browser, "AAAAA-AAAAA", "Ask your ward health station")  # the server's English
+    browser.find_element(By.CSS_SELECTOR, "#lang").click()
+    wait_shown(browser, "#v-activate h2", "Kích hoạt")
+    browser.refresh()
+    wait_shown(browser, "#v-activate h2", "Kích hoạt")  # the choice sticks
+    assert browser.execute_script("return document.documentElement.lang") == "vi"
+    assert browser.find_element(By.CSS_SELECTOR, "#lang").text == "EN"
+    _try_code(browser, "AAAAA-AAAAA", "Liên hệ trạm y tế")  # and the server answers in it
+    person = served.enrol()
+    field = wait_shown(browser, "#code")
+    field.clear()
+    field.send_keys(person["activation"]["code"])
+    browser.find_element(By.CSS_SELECTOR, "#f-activate button[type=submit]").click()
+    wait_shown(browser, "#v-home", "Kết thúc cách ly")
+
+
+def test_in_page_reminder_when_the_next_prompt_opens(served, chromium):
+    """No web push here: the open page wakes itself at next_opens_at and shows a reminder."""
+    from tests.api.contract import clear_prompts
+
+    browser = chromium(window=(360, 740))
+    person = served.enrol()
+    with served.factory() as session:
+        clear_prompts(session, person["id"])  # only the prompt below
+    served.open_prompt(person["id"], state="planned", opens_in_min=4 / 60)
+    browser.get(f"{served.url}/app/activate?code={person['activation']['code']}")
+    wait_shown(browser, "#status", "chưa có yêu cầu")
+    assert not browser.find_element(By.CSS_SELECTOR, "#go-checkin").is_displayed()
+    wait_shown(browser, "#reminder", "Đến giờ điểm danh", timeout=15)  # no reload, no tap
+    assert browser.find_element(By.CSS_SELECTOR, "#go-checkin").is_displayed()

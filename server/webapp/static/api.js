@@ -30,11 +30,13 @@ export const declarations = () => call("GET", "/api/v1/me/declarations"); // lis
 export const declare = (d) => call("POST", "/api/v1/me/declarations", { json: d }); // submitDeclaration
 
 // submitCheckin: the same Idempotency-Key on every network retry of one attempt.
-export async function checkin(fields, selfie, key, { retries = 3 } = {}) {
+// `frames`: the liveness burst, in capture order, when the prompt has a challenge.
+export async function checkin(fields, selfie, key, { retries = 3, frames = [] } = {}) {
   for (let i = 0; ; i++) {
     const form = new FormData();
     for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
     form.append("selfie", selfie, "selfie.jpg");
+    frames.forEach((f, n) => form.append("frames", f, `frame${n}.jpg`));
     try {
       const r = await call("POST", "/api/v1/me/checkins", { form, headers: { "Idempotency-Key": key } });
       if (r.status === 409 && r.data?.code === "checkin_in_progress" && i < retries) {

@@ -59,20 +59,35 @@ async function home() {
   await refreshPrompt();
 }
 
+// Reminders without push: while the page is open it wakes itself when the next prompt opens
+// (next_opens_at, corrected for the phone's clock skew) and shows an in-page reminder.
+let wake = null, reminded = null;
+function remind() {
+  if (!current || reminded === current.id) return;
+  reminded = current.id;
+  const box = $("#reminder"); box.textContent = t("reminder"); box.hidden = false;
+  if (window.Notification?.permission === "granted") new window.Notification(t("reminder"));
+}
 async function refreshPrompt() {
   const r = await guarded(api.prompt);
   if (!r || !r.ok) return;
   current = r.data.prompt;
   const box = $("#prompt-box"); box.textContent = "";
-  clearInterval(timer);
+  clearInterval(timer); clearTimeout(wake);
   $("#go-checkin").hidden = !current;
+  $("#reminder").hidden = !current || reminded !== current.id;
   $("#status").textContent = current ? t("checkin_btn") : t("no_prompt");
+  const skew = Date.now() - new Date(r.data.server_time).getTime();
   if (!current) {
     const p = document.createElement("p");
     p.textContent = `${t("next_at")}: ${fmt(r.data.next_opens_at)}`; box.append(p);
+    if (r.data.next_opens_at) {
+      const ms = new Date(r.data.next_opens_at).getTime() + skew - Date.now() + 1000;
+      wake = setTimeout(refreshPrompt, Math.min(Math.max(ms, 1000), 2 ** 31 - 1));
+    }
     return;
   }
-  const skew = Date.now() - new Date(r.data.server_time).getTime();
+  remind();
   const cd = document.createElement("p"); cd.className = "countdown"; cd.id = "countdown"; box.append(cd);
   const tick = () => {
     const left = Math.max(0, new Date(current.due_at).getTime() - (Date.now() - skew));
@@ -81,7 +96,6 @@ async function refreshPrompt() {
     if (left === 0) { clearInterval(timer); refreshPrompt(); }
   };
   tick(); timer = setInterval(tick, 1000);
-  if (window.Notification?.permission === "granted") new window.Notification(t("checkin_btn"));
 }
 
 // --- check-in ---
@@ -90,6 +104,7 @@ async function startCheckin() {
   show("v-checkin"); say("");
   attemptKey = null;
   $("#attempts").textContent = `${t("attempts_left")}: ${current?.attempts_left ?? "—"}`;
+  showChallenge("challenge_intro");
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "user", width: { ideal: 1280 } }, audio: false });
     $("#video").srcObject = stream; $("#capture").hidden = false;
@@ -97,14 +112,41 @@ async function startCheckin() {
 }
 function stopCamera() { if (stream) { for (const tr of stream.getTracks()) tr.stop(); stream = null; } }
 
-// Downscale to at most 1280 px on the long side, JPEG.
-function toJpeg(source, w, h) {
-  const k = Math.min(1, 1280 / Math.max(w, h));
+// The liveness challenge (getCurrentPrompt's `challenge`): blink, turn_left or turn_right.
+function showChallenge(lead) {
+  const ch = current?.challenge; const box = $("#challenge");
+  box.hidden = !ch; box.textContent = ch ? `${t(lead)} ${t(`do_${ch.kind}`)}` : "";
+}
+
+// Downscale to at most `max` px on the long side, JPEG.
+function toJpeg(source, w, h, max = 1280) {
+  const k = Math.min(1, max / Math.max(w, h));
   const c = document.createElement("canvas"); c.width = Math.round(w * k); c.height = Math.round(h * k);
   c.getContext("2d").drawImage(source, 0, 0, c.width, c.height);
   return new Promise((ok) => c.toBlob(ok, "image/jpeg", 0.88));
 }
-async function fromVideo() { const v = $("#video"); return toJpeg(v, v.videoWidth, v.videoHeight); }
+async function fromVideo(max) { const v = $("#video"); return toJpeg(v, v.videoWidth, v.videoHeight, max); }
+
+// With a challenge the capture is a burst: the selfie and frame 0 looking straight, then the
+// person performs the action while BURST more frames are taken BURST_MS apart (2-8 frames in
+// all, the contract's limit). Frames are drawn from the camera itself, never the preview, so
+// left stays the person's left as the server expects.
+const BURST = 5, BURST_MS = 300, FRAME_PX = 640;
+async function capture() {
+  const selfie = await fromVideo();
+  if (!current?.challenge) return submit(selfie);
+  const button = $("#capture"); button.disabled = true;
+  try {
+    const frames = [await fromVideo(FRAME_PX)];
+    showChallenge("challenge_now");
+    for (let i = 0; i < BURST; i++) {
+      await new Promise((ok) => setTimeout(ok, BURST_MS));
+      frames.push(await fromVideo(FRAME_PX));
+    }
+    showChallenge("challenge_intro");
+    return await submit(selfie, frames);
+  } finally { button.disabled = false; }
+}
 async function fromFile(file) { const b = await createImageBitmap(file); return toJpeg(b, b.width, b.height); }
 
 function position() {
@@ -112,7 +154,7 @@ function position() {
     (p) => ok(p.coords), bad, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }));
 }
 
-async function submit(blob) {
+async function submit(blob, frames = []) {
   if (!current) return;
   say(t("sending"));
   let coords;
@@ -120,7 +162,7 @@ async function submit(blob) {
   attemptKey = attemptKey || crypto.randomUUID(); // new per attempt, same across retries
   const fields = { nonce: current.nonce, latitude: coords.latitude, longitude: coords.longitude,
     accuracy_m: coords.accuracy, captured_at: new Date().toISOString() };
-  const r = await guarded(() => api.checkin(fields, blob, attemptKey));
+  const r = await guarded(() => api.checkin(fields, blob, attemptKey, { frames }));
   if (!r) return; // offline after retries: the same key is reused on the next tap
   attemptKey = null; // answered: the next photo is a new attempt
   const d = r.data || {};
@@ -178,8 +220,13 @@ function wire() {
   $("#go-declare").addEventListener("click", () => { show("v-declare"); say(""); });
   $("#go-history").addEventListener("click", showHistory);
   for (const b of document.querySelectorAll(".back")) b.addEventListener("click", home);
-  $("#capture").addEventListener("click", async () => submit(await fromVideo()));
-  $("#file").addEventListener("change", async (e) => { if (e.target.files[0]) submit(await fromFile(e.target.files[0])); e.target.value = ""; });
+  $("#capture").addEventListener("click", capture);
+  $("#file").addEventListener("change", async (e) => {
+    const file = e.target.files[0]; e.target.value = "";
+    if (!file) return;
+    if (current?.challenge) { say(t("challenge_camera"), "warn"); return; } // a saved photo cannot blink
+    submit(await fromFile(file));
+  });
   $("#f-declare").addEventListener("submit", declare);
   window.addEventListener("online", flush);
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });

@@ -12,6 +12,10 @@ const T = {
     sent: "Đã gửi khai báo.", revoked: "Thiết bị này không còn được kích hoạt. Hãy nhập mã mới.",
     offline: "Không có kết nối mạng. Sẽ thử lại.", retake: "Chụp lại", no_camera: "Không mở được máy ảnh: hãy chọn ảnh.",
     no_gps: "Hãy cho phép truy cập vị trí để điểm danh.", checkin: "Điểm danh", declaration: "Khai báo",
+    challenge_intro: "Lần điểm danh này cần thêm một thao tác: nhìn thẳng vào máy ảnh, bấm Chụp ảnh, rồi",
+    reminder: "Đến giờ điểm danh! Bấm “Điểm danh ngay”.",
+    challenge_now: "Bây giờ hãy", challenge_camera: "Lần này cần máy ảnh trực tiếp (không dùng ảnh có sẵn).",
+    do_blink: "chớp mắt một lần.", do_turn_left: "từ từ quay đầu sang trái.", do_turn_right: "từ từ quay đầu sang phải.",
     symptoms: { fever: "Sốt", cough: "Ho", sore_throat: "Đau họng", runny_nose: "Sổ mũi", fatigue: "Mệt mỏi",
       muscle_pain: "Đau cơ", headache: "Đau đầu", loss_of_taste_or_smell: "Mất vị giác hoặc khứu giác",
       diarrhea: "Tiêu chảy", nausea: "Buồn nôn", dyspnea: "Khó thở", chest_pain: "Đau tức ngực",
@@ -29,16 +33,29 @@ const T = {
     sent: "Declaration sent.", revoked: "This phone is no longer activated. Enter a new code.",
     offline: "No network connection. Will retry.", retake: "Retake", no_camera: "Camera unavailable: choose a photo.",
     no_gps: "Allow location access to check in.", checkin: "Check-in", declaration: "Declaration",
+    challenge_intro: "This check-in needs one more action: look straight at the camera, tap Take photo, then",
+    reminder: "Time to check in! Tap “Check in now”.",
+    challenge_now: "Now", challenge_camera: "This time the live camera is needed (not a saved photo).",
+    do_blink: "blink once.", do_turn_left: "slowly turn your head to your left.", do_turn_right: "slowly turn your head to your right.",
     symptoms: { fever: "Fever", cough: "Cough", sore_throat: "Sore throat", runny_nose: "Runny nose",
       fatigue: "Fatigue", muscle_pain: "Muscle pain", headache: "Headache",
       loss_of_taste_or_smell: "Loss of taste or smell", diarrhea: "Diarrhoea", nausea: "Nausea",
       dyspnea: "Shortness of breath", chest_pain: "Chest pain", confusion: "Confusion", bluish_lips: "Bluish lips" },
   },
 };
+// The browser's preference list, best first (what it sends as Accept-Language): the first of
+// them we speak wins, as the server's Accept-Language match does; "fr-FR, en" reads English.
+export function preferred(list = navigator.languages?.length ? navigator.languages : [navigator.language]) {
+  for (const tag of list || []) {
+    const base = String(tag).toLowerCase().split("-")[0];
+    if (base === "vi" || base === "en") return base;
+  }
+  return "vi";
+}
 export function lang() {
-  const saved = localStorage.getItem("lang");
+  const saved = localStorage.getItem("lang"); // a choice made with the EN/VI button sticks
   if (saved === "vi" || saved === "en") return saved;
-  return (navigator.language || "vi").toLowerCase().startsWith("en") ? "en" : "vi";
+  return preferred();
 }
 export function setLang(l) { localStorage.setItem("lang", l); }
 export function t(key) { return T[lang()][key] ?? key; }
