@@ -26,7 +26,11 @@ def _cpus() -> int:
 
 bind = os.environ.get("ISOCHECK_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("ISOCHECK_WORKERS", _cpus()))
-worker_class = "gthread"
+#: gthread that gives a thread only to a connection whose request head has fully arrived (slow
+#: clients wait in the poller, bounded by worker_connections; heads within 10 s, body reads
+#: time out after 15 s of silence): server/gunicorn_worker.py, issue 13 finding 4.
+worker_class = "server.gunicorn_worker.BoundedThreadWorker"
+worker_connections = int(os.environ.get("ISOCHECK_WORKER_CONNECTIONS", 200))
 threads = int(os.environ.get("ISOCHECK_THREADS", 2))
 #: A check-in is answered in well under a second; anything near this is stuck.
 timeout = 60
