@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         description="gunicorn worker processes (server/gunicorn_conf.py; default: one per core). "
         "In production more than one needs a shared rate-limit store (redis://)",
     )
+    metrics_token: str = Field(
+        "",
+        description="Bearer token the Prometheus scraper sends to /metrics; without one /metrics "
+        "is open in demo mode and 404 in production",
+    )
     ratelimit_enabled: bool = Field(True, description="Turn rate limits off (load tests only)")
     rate_limit_activation: str = Field(
         "5/minute;20/hour", description="Activation attempts per client IP (brute-force guard)"

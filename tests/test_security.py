@@ -159,3 +159,39 @@ def test_activation_codes_are_stored_as_a_keyed_hash(client, session, clock, set
     ))
     session.commit()
     assert activate(client, "abcde-23456")["token"]
+
+
+def test_metrics_need_the_scraper_token(settings, engine, clock):
+    """Issue 13, finding 15: /metrics answered anyone on the app port."""
+    from server.app import create_app
+    from server.config import Mode
+
+    def metrics(app, headers=None):
+        return app.test_client().get("/metrics", headers=headers or {}).status_code
+
+    guarded = create_app(settings.model_copy(update={"metrics_token": "scrape-" + "t" * 40}),
+                         clock=clock)
+    assert metrics(guarded) == 404
+    assert metrics(guarded, {"Authorization": "Bearer wrong"}) == 404
+    assert metrics(guarded, {"Authorization": "Bearer scrape-" + "t" * 40}) == 200
+    production = create_app(settings.model_copy(update={"mode": Mode.production}), clock=clock)
+    assert metrics(production) == 404  # no token configured: never public in production
+    assert metrics(create_app(settings, clock=clock)) == 200  # demo without a token: open
+    for app in (guarded, production):
+        app.extensions["isocheck"].engine.dispose()
+
+
+def test_media_files_are_readable_by_the_service_user_only(settings):
+    """Issue 13, finding 15: media files were 0644 (umask 022)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        store = image_store(settings)
+        key = store.save(b"face bytes")
+    finally:
+        os.umask(old)
+    path = store._path(key)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) & 0o077 == 0
