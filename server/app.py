@@ -61,11 +61,12 @@ def create_app(
 
     @app.teardown_appcontext
     def _close_session(exc: BaseException | None) -> None:
+        # Normally already closed by _end_session; this is the safety net (errors, streaming).
+        # Nothing may escape from here: the response is on its way, and an exception now would
+        # become the WSGI server's HTML 500.
         session: Session | None = g.pop("db_session", None)
         if session is not None:
-            if exc is not None:
-                session.rollback()
-            session.close()
+            _close_quietly(session, rollback=exc is not None)
 
     # Every <int:...> id in a route is a database key (32-bit on PostgreSQL): a bigger number
     # cannot name a row, so it is a 404 at routing time rather than an overflow (500) in SQL.
@@ -73,6 +74,16 @@ def create_app(
 
     errors.init_app(app)
     observability.init_app(app)
+
+    @app.after_request
+    def _end_session(response):
+        # Close the request's session while the answer can still change: a connection that
+        # died after the handler's work (failover, backend killed) is the app's 503 problem with
+        # Retry-After, not an exception after the response started (issue 13, finding 14).
+        session: Session | None = g.pop("db_session", None)
+        if session is not None and not _close_quietly(session, rollback=False):
+            return errors.problem("service_unavailable", 503, headers={"Retry-After": "5"})
+        return response
     _register_verification_messages()
     limits.init_app(app, settings)
 
@@ -92,6 +103,29 @@ def create_app(
     app.register_blueprint(dashboard_bp)  # its CSRF protection covers this blueprint only
     _log_pad_state(settings)
     return app
+
+
+def _close_quietly(session: Session, *, rollback: bool) -> bool:
+    """Roll back (when asked) and close ``session``; False when the database connection failed
+    meanwhile (it is then invalidated, so the pool hands out a fresh one)."""
+    import contextlib
+    import logging
+
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        if rollback:
+            session.rollback()
+        session.close()
+        return True
+    except DBAPIError as exc:
+        logging.getLogger("isocheck.db").warning(
+            "database connection lost while closing the request's session: %s",
+            type(exc.orig or exc).__name__,
+        )
+        with contextlib.suppress(Exception):  # the connection is gone either way
+            session.invalidate()
+        return False
 
 
 def _log_pad_state(settings: Settings) -> None:

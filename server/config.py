@@ -7,7 +7,9 @@ and an encryption key, and says why.
 
 from __future__ import annotations
 
+import math
 import secrets
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 WEAK_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret", "isocheck", "demo"})
 #: Shortest secret key accepted in production (characters).
 MIN_SECRET_LENGTH = 32
+#: Least estimated entropy of a production secret key (bits; character frequencies times length):
+#: ``secrets.token_urlsafe(48)`` has about 350, 47 times ``a`` has 0.
+MIN_SECRET_BITS = 128
+#: Fewest distinct characters in a production secret key.
+MIN_SECRET_DISTINCT = 12
 
 
 class Mode(StrEnum):
@@ -113,6 +120,17 @@ class Settings(BaseSettings):
     ratelimit_storage_url: str = Field(
         "memory://",
         description="Rate-limit counters: memory:// (one process) or redis://host:6379 (shared)",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="gunicorn worker processes (server/gunicorn_conf.py; default: one per core). "
+        "In production more than one needs a shared rate-limit store (redis://)",
+    )
+    metrics_token: str = Field(
+        "",
+        description="Bearer token the Prometheus scraper sends to /metrics; without one /metrics "
+        "is open in demo mode and 404 in production",
     )
     ratelimit_enabled: bool = Field(True, description="Turn rate limits off (load tests only)")
     checkin_retake: bool = Field(
@@ -212,15 +230,27 @@ def check_production(settings: Settings) -> None:
         return
     problems = []
     key = settings.secret_key
-    if key.lower() in WEAK_SECRETS or len(key) < MIN_SECRET_LENGTH:
+    if (
+        key.lower() in WEAK_SECRETS
+        or len(key) < MIN_SECRET_LENGTH
+        or len(set(key)) < MIN_SECRET_DISTINCT
+        or entropy_bits(key) < MIN_SECRET_BITS
+    ):
         problems.append(
             f"ISOCHECK_SECRET_KEY must be a random string of at least {MIN_SECRET_LENGTH} "
-            'characters (e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            f"characters and about {MIN_SECRET_BITS} bits of entropy "
+            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))")'
         )
-    if not settings.encryption_key:
+    if not settings.encryption_key or not _valid_fernet_keys(settings.encryption_key):
         problems.append(
-            "ISOCHECK_ENCRYPTION_KEY must be set to a Fernet key (python -c "
+            "ISOCHECK_ENCRYPTION_KEY must be one or more comma-separated Fernet keys (python -c "
             '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+        )
+    if settings.workers > 1 and settings.ratelimit_storage_url.startswith("memory://"):
+        problems.append(
+            f"ISOCHECK_RATELIMIT_STORAGE_URL must name a shared store (redis://host:6379/0) with "
+            f"{settings.workers} workers (ISOCHECK_WORKERS): memory:// counts per process, so "
+            "every limit would be multiplied by the number of workers and reset on reload"
         )
     if not settings.database_url:
         problems.append("ISOCHECK_DATABASE_URL must name the production database (PostgreSQL)")
@@ -228,10 +258,35 @@ def check_production(settings: Settings) -> None:
         raise ConfigError("refusing to start in production mode:\n  - " + "\n  - ".join(problems))
 
 
+def entropy_bits(value: str) -> float:
+    """Shannon estimate of a string's entropy: bits per character (from its own character
+    frequencies) times its length. Repetitive or low-variety keys score low."""
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values()) * n
+
+
+def _valid_fernet_keys(value: str) -> bool:
+    from cryptography.fernet import Fernet
+
+    parts = [k.strip() for k in value.split(",") if k.strip()]
+    if not parts:
+        return False
+    try:
+        for part in parts:
+            Fernet(part.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment (plus explicit overrides, used by tests) and validate it.
 
-    In demo mode missing secrets are replaced by per-process random values, so nothing
+    In demo mode missing secrets are replaced by random values generated once per data
+    directory and kept there (so every gunicorn worker and every restart agrees), and nothing
     secret is ever a constant in the code.
     """
     settings = Settings(**overrides)  # type: ignore[arg-type]
@@ -239,7 +294,9 @@ def load_settings(**overrides: object) -> Settings:
     if not settings.is_production:
         fill: dict[str, object] = {}
         if not settings.secret_key:
-            fill["secret_key"] = secrets.token_urlsafe(48)
+            fill["secret_key"] = _demo_file_secret(
+                settings.data_dir, "demo-secret.key", lambda: secrets.token_urlsafe(48)
+            )
         if not settings.encryption_key:
             fill["encryption_key"] = _demo_encryption_key(settings.data_dir)
         if fill:
@@ -252,11 +309,36 @@ def _demo_encryption_key(data_dir: Path) -> str:
     readable across restarts. Production never takes this path."""
     from cryptography.fernet import Fernet
 
-    path = data_dir / "demo-encryption.key"
-    if path.exists():
-        return path.read_text().strip()
+    return _demo_file_secret(
+        data_dir, "demo-encryption.key", lambda: Fernet.generate_key().decode()
+    )
+
+
+def _demo_file_secret(data_dir: Path, name: str, make) -> str:
+    """Read ``data_dir/name``, or create it (mode 0600) with ``make()``. Several processes may
+    race here (gunicorn workers): the file is created exclusively, so all of them end with the
+    first one's value."""
+    import os
+
+    path = data_dir / name
     data_dir.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key().decode()
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
+    for _ in range(50):
+        if path.exists():
+            value = path.read_text().strip()
+            if value:
+                return value
+            import time
+
+            time.sleep(0.02)  # another process is writing it
+            continue
+        value = make()
+        tmp = data_dir / f".{name}.{os.getpid()}"
+        tmp.write_text(value)
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic and exclusive: the first writer wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

@@ -26,7 +26,13 @@ def _cpus() -> int:
 
 bind = os.environ.get("ISOCHECK_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("ISOCHECK_WORKERS", _cpus()))
-worker_class = "gthread"
+#: The app's settings know the worker count (production refuses memory:// rate limits with >1).
+os.environ["ISOCHECK_WORKERS"] = str(workers)
+#: gthread that gives a thread only to a connection whose request head has fully arrived (slow
+#: clients wait in the poller, bounded by worker_connections; heads within 10 s, body reads
+#: time out after 15 s of silence): server/gunicorn_worker.py, issue 13 finding 4.
+worker_class = "server.gunicorn_worker.BoundedThreadWorker"
+worker_connections = int(os.environ.get("ISOCHECK_WORKER_CONNECTIONS", 200))
 threads = int(os.environ.get("ISOCHECK_THREADS", 2))
 #: A check-in is answered in well under a second; anything near this is stuck.
 timeout = 60
@@ -51,7 +57,15 @@ os.environ.setdefault(
 
 
 def on_starting(server) -> None:
-    """Prometheus multiprocess mode needs an empty directory shared by the workers."""
+    """Check the settings once in the master (a refusal says why, instead of every worker
+    failing to boot), then empty Prometheus' multiprocess directory shared by the workers."""
+    from server.config import ConfigError, load_settings
+
+    try:
+        load_settings()
+    except ConfigError as exc:
+        server.log.error("%s", exc)
+        raise SystemExit(3) from None
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         os.makedirs(path, exist_ok=True)

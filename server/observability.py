@@ -175,5 +175,20 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        """Prometheus exposition. Serve it on an internal network only (see docs/deploy.md)."""
+        """Prometheus exposition, behind ``ISOCHECK_METRICS_TOKEN`` (a bearer token for the
+        scraper). Without a token it is open in demo mode only; production answers 404 (issue 13,
+        finding 15). nginx hides it from the public side as well (docs/deploy/nginx.conf)."""
+        import hmac
+
+        from flask import abort
+
+        settings = app.extensions["isocheck"].settings
+        token = settings.metrics_token
+        if token:
+            header = request.headers.get("Authorization", "")
+            given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                abort(404)
+        elif settings.is_production:
+            abort(404)
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -32,9 +32,12 @@ class ImageStore:
         """Encrypt and store ``data``; returns its new storage key (random, never reused)."""
         key = secrets.token_hex(16)
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
+        # 0600: readable by the service user only (issue 13, finding 15), whatever the umask
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with open(fd, "wb") as fh:
             fh.write(crypto.encrypt(data, keys=self._keys))
             fh.flush()
             os.fsync(fh.fileno())

@@ -125,3 +125,73 @@ def test_without_a_proxy_x_forwarded_for_is_ignored(settings, engine, clock):
     limiter.reset()
     codes = [_activation_attempts(app, f"203.0.113.{i}") for i in range(3)]
     assert codes[-1] == 429
+
+
+def test_activation_codes_are_stored_as_a_keyed_hash(client, session, clock, settings):
+    """Issue 13, finding 11: a plain SHA-256 of a ~50-bit code is cracked from a database copy.
+    The stored value is an HMAC under a key derived from the server secret; codes issued before
+    the change (plain SHA-256 rows) still activate until they expire."""
+    import hashlib
+    from datetime import timedelta
+
+    from server.people.enrolment import normalise_code
+    from server.people.models import ActivationCode
+    from server.security import code_digest
+
+    make_places(session)
+    add_staff(session, "admin.codes", "admin-pass-2026", role="admin")
+    token = staff_token(client, "admin.codes", "admin-pass-2026")
+    person = enrol(client, token, clock.now())
+    code = normalise_code(person["activation"]["code"])
+    stored = session.scalar(
+        select(ActivationCode.code_hash).where(ActivationCode.person_id == person["id"])
+    )
+    assert stored != hashlib.sha256(code.encode()).hexdigest()  # not crackable without the key
+    assert stored == code_digest(code, secret=settings.secret_key)
+    assert stored != code_digest(code, secret=settings.secret_key + "x")
+    assert activate(client, person["activation"]["code"])["token"]
+
+    # a row written by the previous release (plain SHA-256) still verifies
+    legacy = "ABCDE23456"
+    session.add(ActivationCode(
+        person_id=person["id"], code_hash=hashlib.sha256(legacy.encode()).hexdigest(),
+        expires_at=clock.now() + timedelta(hours=1), created_at=clock.now(),
+    ))
+    session.commit()
+    assert activate(client, "abcde-23456")["token"]
+
+
+def test_metrics_need_the_scraper_token(settings, engine, clock):
+    """Issue 13, finding 15: /metrics answered anyone on the app port."""
+    from server.app import create_app
+    from server.config import Mode
+
+    def metrics(app, headers=None):
+        return app.test_client().get("/metrics", headers=headers or {}).status_code
+
+    guarded = create_app(settings.model_copy(update={"metrics_token": "scrape-" + "t" * 40}),
+                         clock=clock)
+    assert metrics(guarded) == 404
+    assert metrics(guarded, {"Authorization": "Bearer wrong"}) == 404
+    assert metrics(guarded, {"Authorization": "Bearer scrape-" + "t" * 40}) == 200
+    production = create_app(settings.model_copy(update={"mode": Mode.production}), clock=clock)
+    assert metrics(production) == 404  # no token configured: never public in production
+    assert metrics(create_app(settings, clock=clock)) == 200  # demo without a token: open
+    for app in (guarded, production):
+        app.extensions["isocheck"].engine.dispose()
+
+
+def test_media_files_are_readable_by_the_service_user_only(settings):
+    """Issue 13, finding 15: media files were 0644 (umask 022)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        store = image_store(settings)
+        key = store.save(b"face bytes")
+    finally:
+        os.umask(old)
+    path = store._path(key)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) & 0o077 == 0

@@ -187,6 +187,7 @@ def issue_activation_code(person_id: int):
         now=ctx().clock.now(),
         actor_id=current_staff().id,
         server_url=ctx().settings.public_url,
+        secret=ctx().settings.secret_key,
     )
     s.commit()
     return jsonify(_code_json(issued)), 201

@@ -49,6 +49,7 @@ def activate():
         now=ctx().clock.now(),
         platform=body.platform,
         push_token=body.push_token,
+        secret=ctx().settings.secret_key,
     )
     s.commit()
     return jsonify(

@@ -838,7 +838,12 @@ def person_activation(person_id: int):
     p = _scoped_person(person_id)
     s = db_session()
     issued = issue_activation_code(
-        session=s, person=p, now=_now(), actor_id=g.staff.id, server_url=ctx().settings.public_url
+        session=s,
+        person=p,
+        now=_now(),
+        actor_id=g.staff.id,
+        server_url=ctx().settings.public_url,
+        secret=ctx().settings.secret_key,
     )
     s.commit()
     return render_template("dashboard/activation.html", person=p, issued=issued)

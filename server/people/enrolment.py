@@ -19,7 +19,7 @@ from server.errors import ApiError
 from server.jsonsafe import json_safe
 from server.people.models import ActivationCode, Area, Device, FaceTemplate, Person, StoredImage
 from server.people.schemas import PersonCreate
-from server.security import new_token, token_digest
+from server.security import code_digest, new_token, token_digest
 from server.storage import ImageStore
 from server.validation import field_error
 
@@ -223,9 +223,16 @@ def load_templates(*, session: Session, settings: Settings, person: Person) -> l
 
 
 def issue_activation_code(
-    *, session: Session, person: Person, now: datetime, actor_id: int | None, server_url: str
+    *,
+    session: Session,
+    person: Person,
+    now: datetime,
+    actor_id: int | None,
+    server_url: str,
+    secret: str,
 ) -> IssuedCode:
-    """A new one-time code; earlier unused codes of the person stop working."""
+    """A new one-time code; earlier unused codes of the person stop working. Stored as a keyed
+    hash under ``secret`` (the server's secret key), never in clear."""
     session.execute(
         update(ActivationCode)
         .where(ActivationCode.person_id == person.id, ActivationCode.used_at.is_(None))
@@ -237,7 +244,7 @@ def issue_activation_code(
     session.add(
         ActivationCode(
             person_id=person.id,
-            code_hash=token_digest(normalise_code(code)),
+            code_hash=code_digest(normalise_code(code), secret=secret),
             expires_at=expires,
             created_by_id=actor_id,
             created_at=now,
@@ -267,7 +274,13 @@ def normalise_code(code: str) -> str:
 
 
 def activate_device(
-    *, session: Session, code: str, now: datetime, platform: str | None, push_token: str | None
+    *,
+    session: Session,
+    code: str,
+    now: datetime,
+    platform: str | None,
+    push_token: str | None,
+    secret: str,
 ) -> tuple[Device, Person, str]:
     """Trade an activation code for a device token (returned once, stored hashed).
 
@@ -276,8 +289,15 @@ def activate_device(
     2. Revoke the person's older devices beyond ``max_devices`` (a new phone replaces the old).
     3. Create the device with the token's hash; return the token itself.
     """
-    digest = token_digest(normalise_code(code))
-    row = session.scalar(select(ActivationCode).where(ActivationCode.code_hash == digest))
+    typed = normalise_code(code)
+    # Codes issued before keyed hashing (plain SHA-256) still verify until they expire (72 h
+    # at most): the lookup takes either digest, the keyed one first.
+    digests = [code_digest(typed, secret=secret), token_digest(typed)]
+    row = session.scalar(
+        select(ActivationCode)
+        .where(ActivationCode.code_hash.in_(digests))
+        .order_by(ActivationCode.id.desc())
+    )
     if row is None or row.used_at is not None or row.expires_at <= now:
         raise ApiError("invalid_activation_code", 400)
     won = session.execute(

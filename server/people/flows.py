@@ -58,7 +58,12 @@ def enrol_person(
             ip=ip,
         )
     issued = enrolment.issue_activation_code(
-        session=session, person=person, now=now, actor_id=actor_id, server_url=settings.public_url
+        session=session,
+        person=person,
+        now=now,
+        actor_id=actor_id,
+        server_url=settings.public_url,
+        secret=settings.secret_key,
     )
     refresh_high_risk(
         session=session,

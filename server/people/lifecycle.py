@@ -157,7 +157,9 @@ def purge_biometrics(
         session.execute(
             update(StoredImage)
             .where(StoredImage.id.in_([i for i, _, _ in images]))
-            .values(purged_at=now)
+            # perceptual hashes are derived from the face (biometric data): purged with it;
+            # the byte hash (sha256) stays, it says nothing about the face
+            .values(purged_at=now, phash=None, face_phash=None)
             .execution_options(synchronize_session=False)
         )
     templates: dict[int, int] = {}

@@ -14,7 +14,7 @@ from server.people.service import create_area, create_staff
 
 
 @pytest.fixture
-def world(client, session, clock):
+def world(client, session, clock, settings):
     city = create_area(session=session, code="79", name="HCM", kind=AreaKind.city)
     district = create_area(session=session, code="79-764", name="Gò Vấp",
                            kind=AreaKind.district, parent=city)
@@ -36,13 +36,14 @@ def world(client, session, clock):
     elderly = person("Bình", ward1, date_of_birth=date(1950, 3, 1),
                      risk_factors={"comorbidities": ["diabetes"]})
     code = issue_activation_code(session=session, person=young, now=now, actor_id=None,
-                                 server_url="x").code
+                                 server_url="x", secret=settings.secret_key).code
     _d, _p, token = activate_device(session=session, code=code, now=now, platform=None,
-                                    push_token=None)
+                                    push_token=None, secret=settings.secret_key)
     code = issue_activation_code(session=session, person=elderly, now=now, actor_id=None,
-                                 server_url="x").code
+                                 server_url="x", secret=settings.secret_key).code
     _d, _p, token_elderly = activate_device(session=session, code=code, now=now,
-                                            platform=None, push_token=None)
+                                            platform=None, push_token=None,
+                                            secret=settings.secret_key)
     create_staff(session=session, username="p1", password="pw-p1-123456", full_name="P1",
                  role=StaffRole.area_staff, area=ward1)
     create_staff(session=session, username="p3", password="pw-p3-123456", full_name="P3",

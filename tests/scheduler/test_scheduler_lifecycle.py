@@ -83,7 +83,7 @@ def test_release_then_retention_purge_keeps_the_record_and_the_audit(session_fac
         legacy.write_bytes(b"old")
         images = [
             StoredImage(person_id=person.id, kind=kind, storage_key=key, sha256="0" * 64,
-                        size_bytes=10)
+                        size_bytes=10, phash="f" * 16, face_phash="e" * 16)
             for kind, key in zip([ImageKind.enrolment, ImageKind.selfie,
                                   ImageKind.challenge_frame, ImageKind.selfie],
                                  [*keys, "legacy/old.jpg"], strict=True)
@@ -128,6 +128,8 @@ def test_release_then_retention_purge_keeps_the_record_and_the_audit(session_fac
         rows = list(s.scalars(select(StoredImage)))
         assert len(rows) == 4 and all(r.purged_at == clock.now() for r in rows)
         assert all(r.sha256 == "0" * 64 for r in rows)  # the non-biometric record stays
+        # perceptual hashes are derived from the face: purged with it (issue 13, finding 15)
+        assert all(r.phash is None and r.face_phash is None for r in rows)
         events = list(s.scalars(select(AuditEvent).where(AuditEvent.target_id == person.id,
                                                          AuditEvent.target_kind == "person")))
         actions = [e.action for e in events]
