@@ -270,6 +270,8 @@ def _answer(attempt: CheckinAttempt, prompt: CheckinPrompt, lang: str, replayed:
         raise ApiError(
             attempt.code, checkins.BAD_IMAGE_STATUS[attempt.code], extra={"attempt_id": attempt.id}
         )
+    if attempt.code in checkins.LATE_CODES:  # judged after the prompt was already decided
+        raise ApiError(attempt.code, 409, extra={"attempt_id": attempt.id})
     response = jsonify(attempt_json(attempt, prompt, lang))
     response.headers["Content-Language"] = lang
     if replayed:
