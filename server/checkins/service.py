@@ -313,12 +313,15 @@ def apply_verdict(
     live = CheckinPrompt.state.in_([PromptState.open, PromptState.planned])
     failed_now = False
     if verdict.decision in (AttemptDecision.verified, AttemptDecision.review):
-        judged = session.execute(
-            update(CheckinPrompt)
-            .where(CheckinPrompt.id == prompt.id, live)
-            .values(state=PromptState.completed, closed_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
+        judged = (
+            session.execute(
+                update(CheckinPrompt)
+                .where(CheckinPrompt.id == prompt.id, live)
+                .values(state=PromptState.completed, closed_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
     elif counted:
         row = session.execute(
             update(CheckinPrompt)
