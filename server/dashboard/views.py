@@ -141,7 +141,10 @@ def _http_error(error: HTTPException):
 def _local(moment: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     if moment is None:
         return "—"
-    return moment.astimezone(ctx().settings.zone).strftime(fmt)
+    try:
+        return moment.astimezone(ctx().settings.zone).strftime(fmt)
+    except (OverflowError, ValueError):  # a stored moment at the edge of the calendar
+        return moment.strftime(fmt) + " UTC"
 
 
 @bp.context_processor
