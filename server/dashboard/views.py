@@ -50,7 +50,7 @@ from server.alerts.service import (
     acknowledge_alert,
     resolve_alert,
 )
-from server.auth import _password_fingerprint, current_staff
+from server.auth import current_staff, end_sessions, open_session
 from server.dashboard import charts, i18n
 from server.dashboard import service as svc
 from server.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRole
@@ -183,7 +183,7 @@ def staff_page(*roles: StaffRole) -> Callable:
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
-            staff = current_staff()
+            staff = current_staff(session_only=True)
             if staff is None:
                 if request.endpoint in _SCRIPT_ENDPOINTS:
                     return problem("unauthorized", 401)
@@ -191,6 +191,7 @@ def staff_page(*roles: StaffRole) -> Callable:
                 return redirect(url_for(".login", next=target))
             if roles and staff.role not in roles:
                 abort(404)
+            g.staff = staff
             return view(*args, **kwargs)
 
         return wrapper
@@ -232,7 +233,7 @@ def _int_arg(name: str) -> int | None:
 def login():
     """Username + password (argon2, lockout after repeated failures via ``check_login``)."""
     next_url = request.values.get("next", "")
-    if request.method == "GET" and current_staff() is not None:
+    if request.method == "GET" and current_staff(session_only=True) is not None:
         return redirect(_safe_next(next_url))
     error = None
     if request.method == "POST":
@@ -248,8 +249,7 @@ def login():
         if user is not None:
             lang = session.get("lang")
             session.clear()  # no session fixation: a fresh session after login
-            session["staff_id"] = user.id
-            session["pw"] = _password_fingerprint(user)
+            open_session(user)
             if lang:
                 session["lang"] = lang
             session.permanent = True
@@ -260,6 +260,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    staff = current_staff(session_only=True)
+    if staff is not None:  # server-side: a copy of this cookie stops working too
+        end_sessions(staff)
+        db_session().commit()
     lang = session.get("lang")
     session.clear()
     if lang:
@@ -300,6 +304,7 @@ def password():
         if not errors:
             staff.password_hash = hash_password(new)
             staff.password_changed_at = _now()
+            end_sessions(staff)
             audit.record(
                 session=s,
                 actor_kind="staff",
@@ -309,7 +314,7 @@ def password():
                 action="staff.password_change",
             )
             s.commit()
-            session["pw"] = _password_fingerprint(staff)
+            open_session(staff)  # this session is kept; every other one has ended
             flash(_t("password_changed"), "ok")
             return redirect(url_for(".alerts"))
     return render_template("dashboard/password.html", errors=errors), 422 if errors else 200
@@ -1033,8 +1038,15 @@ def _create_enrolled(data, ward: Area, templates):
     from server.people.flows import enrol_person
 
     return enrol_person(
-        session=db_session(), settings=ctx().settings, data=data, ward=ward, now=_now(),
-        photos=list(templates), actor_kind="staff", actor_id=g.staff.id, ip=_ip(),
+        session=db_session(),
+        settings=ctx().settings,
+        data=data,
+        ward=ward,
+        now=_now(),
+        photos=list(templates),
+        actor_kind="staff",
+        actor_id=g.staff.id,
+        ip=_ip(),
     )
 
 
