@@ -245,6 +245,7 @@ def _judge_and_answer(s, person, prompt, attempt, upload, lang: str):
         verdict=verdict,
         templates=templates,
         now=now,
+        store=image_store(settings),
     )
     s.commit()
     if not won:  # another request decided it meanwhile: answer what it decided

@@ -266,6 +266,7 @@ def apply_verdict(
     verdict: Verdict,
     templates: list[Any],
     now: datetime,
+    store: ImageStore | None = None,
 ) -> bool:
     """Step 3: write the verdict and move the prompt. Returns False when another request had
     already decided this attempt (then nothing is changed).
@@ -373,6 +374,10 @@ def apply_verdict(
         set_committed_value(attempt, key, value)
     if not judged:
         return True
+    if verdict.bad_image_status and attempt.image is not None and store is not None:
+        # Refused as unusable: nothing refused is kept for display (issue 13, finding 3).
+        store.delete(attempt.image.storage_key)
+        attempt.image.purged_at = now
     if verdict.result is not None and attempt.image is not None:
         keep_perceptual_hashes(attempt.image, verdict.result)
 

@@ -566,9 +566,19 @@ def image(image_id: int):
 
 
 def _as_jpeg(data: bytes, max_side: int = 1024) -> bytes:
-    from PIL import Image, ImageOps
+    """Re-encode within the verifier's bounds: the header is checked before any pixel is
+    decoded (issue 13, finding 3: a stored 13000x13000 PNG took 4 s and 2.2 GB here)."""
+    from PIL import ImageOps
 
-    with Image.open(io.BytesIO(data)) as img:
+    from server.faces import get_verifier
+    from verification.image import read_header
+
+    limits = get_verifier().settings
+    if len(data) > limits.max_image_bytes:
+        raise ValueError("stored image above the byte limit")
+    with read_header(data, max_pixels=limits.max_image_pixels) as img:
+        if img.format == "JPEG":
+            img.draft("RGB", (max_side, max_side))  # decode JPEGs at a reduced scale
         img = ImageOps.exif_transpose(img).convert("RGB")
         img.thumbnail((max_side, max_side))
         out = io.BytesIO()

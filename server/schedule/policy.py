@@ -31,6 +31,7 @@ from server.people.models import Area, Person
 
 log = logging.getLogger("isocheck.schedule")
 
+
 class PolicyError(ValueError):
     """A schedule policy (or one level of overrides) is invalid; the message says why."""
 
