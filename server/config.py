@@ -100,7 +100,6 @@ class Settings(BaseSettings):
 
         validate_overrides(value)
         return value
-
     public_url: str = Field(
         "http://127.0.0.1:8000", description="Base URL phones use; put in activation QR codes"
     )
@@ -119,7 +118,9 @@ class Settings(BaseSettings):
     rate_limit_activation: str = Field(
         "5/minute;20/hour", description="Activation attempts per client IP (brute-force guard)"
     )
-    rate_limit_checkin: str = Field("6/minute;60/hour", description="Selfie uploads per device")
+    rate_limit_checkin: str = Field(
+        "6/minute;60/hour", description="Selfie uploads per device"
+    )
     rate_limit_device: str = Field("120/minute", description="Other mobile API calls per device")
     rate_limit_ip: str = Field(
         "1200/minute",
@@ -162,7 +163,9 @@ class Settings(BaseSettings):
     notify_backoff_seconds: float = Field(
         30.0, gt=0, description="First retry delay; doubles per attempt, with jitter"
     )
-    notify_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest retry delay")
+    notify_backoff_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest retry delay"
+    )
     notify_lease_seconds: float = Field(
         300.0,
         gt=0,

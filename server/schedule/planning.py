@@ -401,10 +401,7 @@ def replan_person(
     ]
     result.created += len(
         bulk.insert_ignore(
-            session,
-            _PROMPTS,
-            fresh,
-            conflict=("person_id", "slot_key"),
+            session, _PROMPTS, fresh, conflict=("person_id", "slot_key"),
             returning=[_PROMPTS.c.id],
         )  # fmt: skip
     )

@@ -31,7 +31,6 @@ from server.people.models import Area, Person
 
 log = logging.getLogger("isocheck.schedule")
 
-
 class PolicyError(ValueError):
     """A schedule policy (or one level of overrides) is invalid; the message says why."""
 
