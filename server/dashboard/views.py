@@ -213,7 +213,13 @@ def _ip() -> str | None:
 
 def _safe_next(value: str | None, default: str = ".alerts") -> str:
     """Only a path inside the dashboard: never another host (open redirect)."""
-    if value and value.startswith("/dashboard/") and "//" not in value and "\\" not in value:
+    if (
+        value
+        and value.startswith("/dashboard/")
+        and "//" not in value
+        and "\\" not in value
+        and value.isprintable()  # no CR/LF (header injection), NUL or other control characters
+    ):
         return value
     return url_for(default)
 
