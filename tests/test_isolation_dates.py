@@ -43,3 +43,13 @@ def test_create_person_refuses_a_start_months_away_from_today(client, session, c
     assert r.status_code == 422, r.get_json()
     fields = [e["field"] for e in r.get_json()["errors"]]
     assert "isolation_start" in fields
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "../../etc/passwd", "Asia/Nowhere"])
+def test_create_person_refuses_an_unknown_time_zone(client, session, clock, zone):
+    world = make_world(client, session, clock.now())
+    payload = person_payload(clock.now(), national_id="079190009997", phone="0907777779")
+    payload["timezone"] = zone
+    r = client.post("/api/v1/admin/persons", headers=bearer(world.admin_token), json=payload)
+    assert r.status_code == 422, r.get_json()
+    assert [e["field"] for e in r.get_json()["errors"]] == ["timezone"]

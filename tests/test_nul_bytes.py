@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from tests.api.contract import ADMIN, make_world, person_payload
 from tests.fuzz.conftest import fast_password_hashing  # noqa: F401  (autouse fixture)
 
@@ -75,3 +77,31 @@ def test_crlf_in_the_login_next_never_reaches_the_location_header(app, client, s
     assert r.status_code == 302
     assert r.headers["Location"] == "/dashboard/alerts"
     assert "evil" not in str(r.headers)
+
+
+@pytest.mark.parametrize("captured_at", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59Z"])
+def test_captured_at_out_of_range_is_422_and_keeps_no_file(
+    client, session, clock, settings, captured_at
+):
+    from tests.api.contract import add_prompt
+
+    world = make_world(client, session, clock.now())
+    prompt = add_prompt(session, world.person_id, clock.now())
+    media = settings.data_dir
+    before = sorted(p for p in media.rglob("*") if p.is_file())
+    r = client.post(
+        "/api/v1/me/checkins",
+        headers=world.device,
+        data={
+            "selfie": (io.BytesIO(b"\xff\xd8\xff" + b"0" * 100), "s.jpg", "image/jpeg"),
+            "nonce": prompt.nonce,
+            "latitude": "10.8",
+            "longitude": "106.6",
+            "accuracy_m": "10",
+            "captured_at": captured_at,
+        },
+        content_type="multipart/form-data",
+    )
+    _is_validation_problem(r)
+    after = sorted(p for p in media.rglob("*") if p.is_file())
+    assert after == before  # no orphan selfie file

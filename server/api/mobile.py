@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from flask import Blueprint, g, jsonify, request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from server.api.serialize import attempt_json, iso, person_summary, prompt_json
@@ -23,7 +23,7 @@ from server.faces import get_verifier
 from server.limits import per_device, per_ip
 from server.observability import CHECKINS, VERIFY_SECONDS
 from server.people.enrolment import activate_device, load_templates
-from server.people.schemas import ActivationRequest, PushTokenUpdate
+from server.people.schemas import ActivationRequest, PushTokenUpdate, plausible_moment
 from server.storage import image_store
 from server.validation import json_body, validate
 from server.web import ctx, db_session
@@ -121,6 +121,9 @@ class CheckinForm(BaseModel):
     longitude: Annotated[float, Field(ge=-180, le=180)]
     accuracy_m: Annotated[float, Field(ge=0, le=100_000)]
     captured_at: AwareDatetime | None = None
+
+    # checked before the selfie is stored, so a refused form leaves no orphan file
+    _captured_at_range = field_validator("captured_at")(plausible_moment)
 
 
 @bp.post("/me/checkins")
