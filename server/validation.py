@@ -60,8 +60,9 @@ def _bad_field(name: str) -> ApiError:
     )
 
 
-def _has_forbidden(value: str) -> bool:
-    return any(c in value for c in FORBIDDEN_CHARACTERS)
+def _has_forbidden(value: Any) -> bool:
+    # a multipart part can come without a name or value (None): nothing to check there
+    return isinstance(value, str) and any(c in value for c in FORBIDDEN_CHARACTERS)
 
 
 def _check_json(data: Any) -> None:
@@ -93,7 +94,7 @@ def refuse_forbidden_characters() -> None:
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for name, value in request.form.items(multi=True):
             if _has_forbidden(name) or _has_forbidden(value):
-                raise _bad_field(name)
+                raise _bad_field(name if isinstance(name, str) else None)
     if request.is_json:
         try:
             data = request.get_json(silent=True)
