@@ -8,7 +8,7 @@ from flask import Flask, g
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import IntegerConverter
 
-from server import errors, limits, observability
+from server import errors, limits, observability, validation
 from server.clock import Clock, SystemClock
 from server.config import Settings, load_settings
 from server.db import make_engine, make_session_factory
@@ -73,6 +73,7 @@ def create_app(
     app.url_map.converters["int"] = _DatabaseId
 
     errors.init_app(app)
+    validation.init_app(app)  # NUL bytes refused for every route (issue 13, finding 6)
     observability.init_app(app)
 
     @app.after_request

@@ -45,17 +45,33 @@ def issue_staff_token(user: StaffUser) -> str:
     )
 
 
-def current_staff(*, bearer_only: bool = False) -> StaffUser | None:
+def open_session(user: StaffUser) -> None:
+    """Bind the dashboard's cookie session to ``user`` (revocable: :func:`end_sessions`)."""
+    session["staff_id"] = user.id
+    session["pw"] = _password_fingerprint(user)
+    session["ep"] = user.session_epoch or 0
+
+
+def end_sessions(user: StaffUser) -> None:
+    """Revoke every dashboard session of ``user`` server-side (a saved cookie stops working).
+    The caller commits."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def current_staff(*, bearer_only: bool = False, session_only: bool = False) -> StaffUser | None:
     """The staff member behind the request, or None: a bearer staff token, or (unless
     ``bearer_only``) the dashboard's session cookie. The JSON API is bearer-only, so a browser
     session can never be ridden by a cross-site request to it (the dashboard's own forms carry
-    CSRF tokens)."""
-    cache = "staff_bearer" if bearer_only else "staff"
+    CSRF tokens). ``session_only`` (the dashboard): a bearer token does not count, so a staff
+    API token never opens dashboard pages (issue 13, finding 13)."""
+    cache = "staff_bearer" if bearer_only else ("staff_session" if session_only else "staff")
     if cache in g:
         return g.get(cache)
     user = None
     token = _bearer()
     s = db_session()
+    if session_only:
+        token = None
     if token and token.startswith(STAFF_TOKEN_PREFIX):
         try:
             data = _staff_serializer().loads(
@@ -69,7 +85,11 @@ def current_staff(*, bearer_only: bool = False) -> StaffUser | None:
                 user = candidate
     elif not token and not bearer_only and session.get("staff_id") is not None:
         candidate = s.get(StaffUser, session["staff_id"])
-        if candidate is not None and session.get("pw") == _password_fingerprint(candidate):
+        if (
+            candidate is not None
+            and session.get("pw") == _password_fingerprint(candidate)
+            and (session.get("ep") or 0) == (candidate.session_epoch or 0)
+        ):
             user = candidate
     if user is not None and not user.is_active:
         user = None

@@ -60,7 +60,11 @@ class Base(DeclarativeBase):
 
 def make_engine(url: str, **kwargs) -> Engine:
     """Create the engine for ``url``. SQLite gets foreign keys, WAL and a busy timeout so that the
-    web workers and the scheduler can share one file."""
+    web workers and the scheduler can share one file.
+
+    ``hide_parameters``: a database error's message never carries the bound values (names,
+    phone numbers, addresses, coordinates) into a log line (issue 13, finding 7)."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
         engine = create_engine(url, **kwargs)

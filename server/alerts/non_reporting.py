@@ -33,9 +33,7 @@ def raise_non_reporting(
        silence is reported once a day, not once a sweep).
     2. Raise the alert (idempotent by the per-day dedupe key), which tells the ward."""
     since = now - window
-    declared = exists().where(
-        Declaration.person_id == Person.id, Declaration.received_at > since
-    )
+    declared = exists().where(Declaration.person_id == Person.id, Declaration.received_at > since)
     alerted = exists().where(
         Alert.person_id == Person.id,
         Alert.kind == AlertKind.non_reporting,

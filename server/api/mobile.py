@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from flask import Blueprint, g, jsonify, request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from server.api.serialize import attempt_json, iso, person_summary, prompt_json
@@ -23,7 +23,7 @@ from server.faces import get_verifier
 from server.limits import per_device, per_device_judged, per_ip
 from server.observability import CHECKINS, VERIFY_SECONDS
 from server.people.enrolment import activate_device, load_templates
-from server.people.schemas import ActivationRequest, PushTokenUpdate
+from server.people.schemas import ActivationRequest, PushTokenUpdate, plausible_moment
 from server.storage import image_store
 from server.validation import field_error, json_body, validate
 from server.web import ctx, db_session
@@ -122,6 +122,9 @@ class CheckinForm(BaseModel):
     longitude: Annotated[float, Field(ge=-180, le=180)]
     accuracy_m: Annotated[float, Field(ge=0, le=100_000)]
     captured_at: AwareDatetime | None = None
+
+    # checked before the selfie is stored, so a refused form leaves no orphan file
+    _captured_at_range = field_validator("captured_at")(plausible_moment)
 
 
 @bp.post("/me/checkins")
@@ -257,6 +260,7 @@ def _judge_and_answer(s, person, prompt, attempt, upload, lang: str):
         verdict=verdict,
         templates=templates,
         now=now,
+        store=image_store(settings),
     )
     s.commit()
     if not won:  # another request decided it meanwhile: answer what it decided
@@ -288,6 +292,8 @@ def _answer(attempt: CheckinAttempt, prompt: CheckinPrompt, lang: str, replayed:
         raise ApiError(
             attempt.code, checkins.BAD_IMAGE_STATUS[attempt.code], extra={"attempt_id": attempt.id}
         )
+    if attempt.code in checkins.LATE_CODES:  # judged after the prompt was already decided
+        raise ApiError(attempt.code, 409, extra={"attempt_id": attempt.id})
     response = jsonify(attempt_json(attempt, prompt, lang))
     response.headers["Content-Language"] = lang
     if replayed:

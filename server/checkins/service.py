@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -51,6 +51,8 @@ CLOSED_CODES = {
     PromptState.missed_system: "window_closed",
     PromptState.cancelled: "window_closed",
 }
+#: Codes of an attempt judged after its prompt had been decided by a parallel upload.
+LATE_CODES = frozenset(CLOSED_CODES.values())
 #: Verification outcomes that say something about identity and so use up an attempt. Refusals of
 #: image quality ("too dark, retake") do not: they test nothing and must not push anyone to fail.
 COUNTED_CODES = frozenset({"face_mismatch", "replayed_image", "liveness_failed", "outside_home"})
@@ -339,6 +341,7 @@ def apply_verdict(
     verdict: Verdict,
     templates: list[Any],
     now: datetime,
+    store: ImageStore | None = None,
 ) -> bool:
     """Step 3: write the verdict and move the prompt. Returns False when another request had
     already decided this attempt (then nothing is changed).
@@ -377,8 +380,86 @@ def apply_verdict(
     ).rowcount
     if won != 1:
         return False
+
+    # The prompt's outcome, by one compare-and-swap in the same transaction (issue 13, finding
+    # 1): parallel uploads all passed ``find_prompt_for_upload`` before any was judged, so only
+    # the prompt row can say whether this verdict still counts. On PostgreSQL the UPDATE takes
+    # the row lock and re-checks its WHERE after a concurrent writer commits; SQLite serialises
+    # writers. A verdict that comes too late is kept as a refusal that counts nothing.
+    live = CheckinPrompt.state.in_([PromptState.open, PromptState.planned])
+    failed_now = False
+    if verdict.decision in (AttemptDecision.verified, AttemptDecision.review):
+        judged = (
+            session.execute(
+                update(CheckinPrompt)
+                .where(CheckinPrompt.id == prompt.id, live)
+                # a verified answer is an attempt used too (history showed attempts_used 0 after
+                # a verified check-in); a review uses none (docs/api.md)
+                .values(
+                    state=PromptState.completed,
+                    closed_at=now,
+                    attempts_used=CheckinPrompt.attempts_used
+                    + (1 if verdict.decision is AttemptDecision.verified else 0),
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            == 1
+        )
+    elif counted:
+        row = session.execute(
+            update(CheckinPrompt)
+            .where(
+                CheckinPrompt.id == prompt.id,
+                live,
+                CheckinPrompt.attempts_used < CheckinPrompt.max_attempts,
+            )
+            .values(
+                attempts_used=CheckinPrompt.attempts_used + 1,
+                state=case(
+                    (
+                        CheckinPrompt.attempts_used + 1 >= CheckinPrompt.max_attempts,
+                        PromptState.failed.value,
+                    ),
+                    else_=CheckinPrompt.state,
+                ),
+                closed_at=case(
+                    (
+                        CheckinPrompt.attempts_used + 1 >= CheckinPrompt.max_attempts,
+                        literal(now, CheckinPrompt.closed_at.type),
+                    ),
+                    else_=CheckinPrompt.closed_at,
+                ),
+            )
+            .returning(CheckinPrompt.attempts_used, CheckinPrompt.max_attempts)
+            .execution_options(synchronize_session=False)
+        ).first()
+        judged = row is not None
+        failed_now = judged and row[0] >= row[1]
+    else:
+        judged = True  # an unusable image: nothing about the prompt changes
+    if not judged:
+        session.refresh(prompt)
+        late_code = CLOSED_CODES.get(prompt.state, "attempts_exhausted")
+        decided = {
+            "decision": AttemptDecision.rejected,
+            "code": late_code,
+            "score": verdict.score,
+            "details": {**verdict.details, "counted": False, "late_verdict": verdict.code},
+        }
+        session.execute(
+            update(CheckinAttempt)
+            .where(CheckinAttempt.id == attempt.id)
+            .values(**decided)
+            .execution_options(synchronize_session=False)
+        )
     for key, value in decided.items():  # what the row now holds, without another SELECT
         set_committed_value(attempt, key, value)
+    if not judged:
+        return True
+    if verdict.bad_image_status and attempt.image is not None and store is not None:
+        # Refused as unusable: nothing refused is kept for display (issue 13, finding 3).
+        store.delete(attempt.image.storage_key)
+        attempt.image.purged_at = now
     if verdict.result is not None and attempt.image is not None:
         keep_perceptual_hashes(attempt.image, verdict.result)
 
@@ -394,61 +475,28 @@ def apply_verdict(
             details={"distance_m": attempt.distance_from_home_m, "accuracy_m": attempt.accuracy_m},
         )
 
-    if verdict.decision in (AttemptDecision.verified, AttemptDecision.review):
-        session.execute(
-            update(CheckinPrompt)
-            .where(
-                CheckinPrompt.id == prompt.id,
-                CheckinPrompt.state.in_([PromptState.open, PromptState.planned]),
-            )
-            # a verified answer is an attempt used too (history showed attempts_used 0 after
-            # a verified check-in); a review uses none (docs/api.md)
-            .values(
-                state=PromptState.completed,
-                closed_at=now,
-                attempts_used=CheckinPrompt.attempts_used
-                + (1 if verdict.decision is AttemptDecision.verified else 0),
-            )
+    if verdict.decision is AttemptDecision.verified and verdict.result is not None:
+        _maybe_learn_template(
+            templates=templates,
+            session=session,
+            settings=settings,
+            verifier=verifier,
+            person=person,
+            attempt=attempt,
+            result=verdict.result,
+            now=now,
         )
-        if verdict.decision is AttemptDecision.verified and verdict.result is not None:
-            _maybe_learn_template(
-                templates=templates,
-                session=session,
-                settings=settings,
-                verifier=verifier,
-                person=person,
-                attempt=attempt,
-                result=verdict.result,
-                now=now,
-            )
-    elif counted:
-        used = session.execute(
-            update(CheckinPrompt)
-            .where(CheckinPrompt.id == prompt.id)
-            .values(attempts_used=CheckinPrompt.attempts_used + 1)
-            .returning(CheckinPrompt.attempts_used)
-            .execution_options(synchronize_session=False)
-        ).scalar_one()
-        if used >= prompt.max_attempts:
-            moved = session.execute(
-                update(CheckinPrompt)
-                .where(
-                    CheckinPrompt.id == prompt.id,
-                    CheckinPrompt.state.in_([PromptState.open, PromptState.planned]),
-                )
-                .values(state=PromptState.failed, closed_at=now)
-            ).rowcount
-            if moved:
-                raise_alert(
-                    session=session,
-                    person=person,
-                    kind=AlertKind.failed_verification,
-                    now=now,
-                    dedupe_key=f"failed_verification:prompt:{prompt.id}",
-                    prompt_id=prompt.id,
-                    attempt_id=attempt.id,
-                    details={"last_code": verdict.code},
-                )
+    if failed_now:
+        raise_alert(
+            session=session,
+            person=person,
+            kind=AlertKind.failed_verification,
+            now=now,
+            dedupe_key=f"failed_verification:prompt:{prompt.id}",
+            prompt_id=prompt.id,
+            attempt_id=attempt.id,
+            details={"last_code": verdict.code},
+        )
     session.refresh(prompt)  # the truth after concurrent uploads, for the answer
     audit.record(
         session=session,

@@ -50,7 +50,7 @@ from server.alerts.service import (
     acknowledge_alert,
     resolve_alert,
 )
-from server.auth import _password_fingerprint, current_staff
+from server.auth import current_staff, end_sessions, open_session
 from server.dashboard import charts, i18n
 from server.dashboard import service as svc
 from server.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRole
@@ -141,7 +141,10 @@ def _http_error(error: HTTPException):
 def _local(moment: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     if moment is None:
         return "—"
-    return moment.astimezone(ctx().settings.zone).strftime(fmt)
+    try:
+        return moment.astimezone(ctx().settings.zone).strftime(fmt)
+    except (OverflowError, ValueError):  # a stored moment at the edge of the calendar
+        return moment.strftime(fmt) + " UTC"
 
 
 @bp.context_processor
@@ -180,7 +183,7 @@ def staff_page(*roles: StaffRole) -> Callable:
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any):
-            staff = current_staff()
+            staff = current_staff(session_only=True)
             if staff is None:
                 if request.endpoint in _SCRIPT_ENDPOINTS:
                     return problem("unauthorized", 401)
@@ -188,6 +191,7 @@ def staff_page(*roles: StaffRole) -> Callable:
                 return redirect(url_for(".login", next=target))
             if roles and staff.role not in roles:
                 abort(404)
+            g.staff = staff
             return view(*args, **kwargs)
 
         return wrapper
@@ -209,7 +213,13 @@ def _ip() -> str | None:
 
 def _safe_next(value: str | None, default: str = ".alerts") -> str:
     """Only a path inside the dashboard: never another host (open redirect)."""
-    if value and value.startswith("/dashboard/") and "//" not in value and "\\" not in value:
+    if (
+        value
+        and value.startswith("/dashboard/")
+        and "//" not in value
+        and "\\" not in value
+        and value.isprintable()  # no CR/LF (header injection), NUL or other control characters
+    ):
         return value
     return url_for(default)
 
@@ -229,7 +239,7 @@ def _int_arg(name: str) -> int | None:
 def login():
     """Username + password (argon2, lockout after repeated failures via ``check_login``)."""
     next_url = request.values.get("next", "")
-    if request.method == "GET" and current_staff() is not None:
+    if request.method == "GET" and current_staff(session_only=True) is not None:
         return redirect(_safe_next(next_url))
     error = None
     if request.method == "POST":
@@ -245,8 +255,7 @@ def login():
         if user is not None:
             lang = session.get("lang")
             session.clear()  # no session fixation: a fresh session after login
-            session["staff_id"] = user.id
-            session["pw"] = _password_fingerprint(user)
+            open_session(user)
             if lang:
                 session["lang"] = lang
             session.permanent = True
@@ -257,6 +266,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    staff = current_staff(session_only=True)
+    if staff is not None:  # server-side: a copy of this cookie stops working too
+        end_sessions(staff)
+        db_session().commit()
     lang = session.get("lang")
     session.clear()
     if lang:
@@ -297,6 +310,7 @@ def password():
         if not errors:
             staff.password_hash = hash_password(new)
             staff.password_changed_at = _now()
+            end_sessions(staff)
             audit.record(
                 session=s,
                 actor_kind="staff",
@@ -306,7 +320,7 @@ def password():
                 action="staff.password_change",
             )
             s.commit()
-            session["pw"] = _password_fingerprint(staff)
+            open_session(staff)  # this session is kept; every other one has ended
             flash(_t("password_changed"), "ok")
             return redirect(url_for(".alerts"))
     return render_template("dashboard/password.html", errors=errors), 422 if errors else 200
@@ -558,9 +572,19 @@ def image(image_id: int):
 
 
 def _as_jpeg(data: bytes, max_side: int = 1024) -> bytes:
-    from PIL import Image, ImageOps
+    """Re-encode within the verifier's bounds: the header is checked before any pixel is
+    decoded (issue 13, finding 3: a stored 13000x13000 PNG took 4 s and 2.2 GB here)."""
+    from PIL import ImageOps
 
-    with Image.open(io.BytesIO(data)) as img:
+    from server.faces import get_verifier
+    from verification.image import read_header
+
+    limits = get_verifier().settings
+    if len(data) > limits.max_image_bytes:
+        raise ValueError("stored image above the byte limit")
+    with read_header(data, max_pixels=limits.max_image_pixels) as img:
+        if img.format == "JPEG":
+            img.draft("RGB", (max_side, max_side))  # decode JPEGs at a reduced scale
         img = ImageOps.exif_transpose(img).convert("RGB")
         img.thumbnail((max_side, max_side))
         out = io.BytesIO()
@@ -1083,8 +1107,15 @@ def _create_enrolled(data, ward: Area, templates):
     from server.people.flows import enrol_person
 
     return enrol_person(
-        session=db_session(), settings=ctx().settings, data=data, ward=ward, now=_now(),
-        photos=list(templates), actor_kind="staff", actor_id=g.staff.id, ip=_ip(),
+        session=db_session(),
+        settings=ctx().settings,
+        data=data,
+        ward=ward,
+        now=_now(),
+        photos=list(templates),
+        actor_kind="staff",
+        actor_id=g.staff.id,
+        ip=_ip(),
     )
 
 

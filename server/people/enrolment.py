@@ -164,14 +164,37 @@ def add_enrolment_photo(
     """Keep an enrolment photo that passed the strict quality gate (``template`` is what
     ``Verifier.enrol`` made of ``data``): the encrypted image with its hashes, the encrypted
     template, and an audit event. The caller checks scope and the photo limit, and commits."""
-    image = store_image(session=session, store=store, person=person, kind=ImageKind.enrolment,
-                        data=data, content_type=content_type, now=now)
+    image = store_image(
+        session=session,
+        store=store,
+        person=person,
+        kind=ImageKind.enrolment,
+        data=data,
+        content_type=content_type,
+        now=now,
+    )
     keep_perceptual_hashes(image, template)
-    row = add_template(session=session, settings=settings, person=person, template=template,
-                       source="enrolment", image=image, now=now)
-    audit.record(session=session, actor_kind=actor_kind, actor_id=actor_id, ip=ip, at=now,
-                 action="enrolment_photo.add", target_kind="person", target_id=person.id,
-                 area_id=person.ward_id, details={"template_id": row.id})
+    row = add_template(
+        session=session,
+        settings=settings,
+        person=person,
+        template=template,
+        source="enrolment",
+        image=image,
+        now=now,
+    )
+    audit.record(
+        session=session,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        ip=ip,
+        at=now,
+        action="enrolment_photo.add",
+        target_kind="person",
+        target_id=person.id,
+        area_id=person.ward_id,
+        details={"template_id": row.id},
+    )
     return row
 
 

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 from server.config import Settings
 from server.declarations.risk import load_rules
 from server.declarations.service import person_zone, refresh_high_risk
+from server.errors import ApiError
 from server.people import enrolment
 from server.people.models import Area, Person
-from server.people.schemas import PersonCreate
+from server.people.schemas import ISOLATION_START_WINDOW, PersonCreate
 from server.schedule.planning import replan_person
 from server.storage import image_store
 
@@ -39,6 +40,20 @@ def enrol_person(
     5. Plan the person's first prompts, so the phone has something to answer right away.
     The caller checks the ward is in the actor's scope, and commits.
     """
+    if abs(data.isolation_start - now) > ISOLATION_START_WINDOW:
+        raise ApiError(
+            "validation_error",
+            422,
+            extra={
+                "errors": [
+                    {
+                        "field": "isolation_start",
+                        "message": "isolation must start within 60 days of today",
+                        "type": "value_error",
+                    }
+                ]
+            },
+        )
     person = enrolment.create_person(
         session=session, data=data, now=now, actor_id=actor_id, ward=ward
     )

@@ -32,9 +32,7 @@ log = logging.getLogger("isocheck.people")
 _AUDIT = audit.AuditEvent.__table__
 
 
-def _audit_rows(
-    rows, *, action: str, now: datetime, details: dict | None = None
-) -> list[dict]:
+def _audit_rows(rows, *, action: str, now: datetime, details: dict | None = None) -> list[dict]:
     return [
         {"at": now, "actor_kind": "system", "actor_id": None, "action": action,
          "target_kind": "person", "target_id": pid, "area_id": ward_id, "ip": None,
@@ -48,17 +46,18 @@ def activate_started(*, session: Session, now: datetime, limit: int) -> int:
     moved = bulk.claim(
         session,
         Person,
-        where=[Person.status == PersonStatus.enrolled, Person.isolation_start <= now,
-               Person.isolation_end > now],  # fmt: skip
+        where=[
+            Person.status == PersonStatus.enrolled,
+            Person.isolation_start <= now,
+            Person.isolation_end > now,
+        ],  # fmt: skip
         values={"status": PersonStatus.active, "updated_at": now},
         returning=[Person.id, Person.ward_id],
         limit=limit,
         order_by=[Person.id],
     )
     if moved:
-        session.execute(
-            insert(_AUDIT), _audit_rows(moved, action="person.activate", now=now)
-        )
+        session.execute(insert(_AUDIT), _audit_rows(moved, action="person.activate", now=now))
     return len(moved)
 
 
@@ -75,8 +74,10 @@ def release_ended(
     moved = bulk.claim(
         session,
         Person,
-        where=[Person.status.in_((PersonStatus.enrolled, PersonStatus.active)),
-               Person.isolation_end <= now],  # fmt: skip
+        where=[
+            Person.status.in_((PersonStatus.enrolled, PersonStatus.active)),
+            Person.isolation_end <= now,
+        ],  # fmt: skip
         values={"status": PersonStatus.released, "released_at": now, "updated_at": now},
         returning=[Person.id, Person.ward_id],
         limit=limit,
@@ -92,9 +93,7 @@ def release_ended(
         now=now,
         resolver=resolver,
     )
-    session.execute(
-        insert(_AUDIT), _audit_rows(moved, action="person.release", now=now)
-    )
+    session.execute(insert(_AUDIT), _audit_rows(moved, action="person.release", now=now))
     log.info("released %d people, cancelled %d prompts", len(ids), cancelled)
     return len(moved)
 
@@ -134,8 +133,11 @@ def purge_biometrics(
     moved = bulk.claim(
         session,
         Person,
-        where=[Person.status == PersonStatus.released, Person.biometrics_purged_at.is_(None),
-               Person.released_at <= now - retention],  # fmt: skip
+        where=[
+            Person.status == PersonStatus.released,
+            Person.biometrics_purged_at.is_(None),
+            Person.released_at <= now - retention,
+        ],  # fmt: skip
         values={"biometrics_purged_at": now, "updated_at": now},
         returning=[Person.id, Person.ward_id],
         limit=limit,

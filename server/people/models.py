@@ -49,6 +49,9 @@ class StaffUser(Base):
     push_token: Mapped[str | None] = mapped_column(String(4096))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    #: Dashboard sessions carry the epoch they were opened in; logout (and disabling or a new
+    #: password) bumps it, so a saved cookie no longer opens anything (issue 13, finding 5).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]

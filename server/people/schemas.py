@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,6 +11,36 @@ from server.enums import Category
 
 PHONE = r"^\+?[0-9][0-9 .-]{7,18}[0-9]$"
 NATIONAL_ID = r"^[0-9]{9}([0-9]{3})?$"  # CMND (9 digits) or CCCD (12 digits)
+#: Absolute bounds of isolation dates (the clock-relative bound is in ``flows.enrol_person``).
+EARLIEST_ISOLATION = datetime(2020, 1, 1, tzinfo=UTC)
+LATEST_ISOLATION = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def is_known_zone(name: str) -> bool:
+    """An IANA zone this machine knows (``Mars/Olympus`` and ``../../etc/passwd`` are not)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def plausible_moment(value: datetime | None) -> datetime | None:
+    """A timestamp a client may send: between 2020 and 2100 in UTC (year 1 with a +23:59
+    offset overflows on the way to the database: a 500, issue 13 finding 6)."""
+    if value is None:
+        return None
+    try:
+        utc = as_utc(value)
+    except OverflowError:
+        utc = None
+    if utc is None or not (EARLIEST_ISOLATION <= utc <= LATEST_ISOLATION):
+        raise ValueError("the time must lie between 2020 and 2100")
+    return value
+
+
 Comorbidity = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
 
 
@@ -49,6 +79,26 @@ class PersonCreate(BaseModel):
             raise ValueError("date of birth must be between 1900-01-01 and today")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None and not is_known_zone(value):
+            raise ValueError("unknown IANA time zone, e.g. Asia/Ho_Chi_Minh")
+        return value
+
+    @field_validator("isolation_start", "isolation_end")
+    @classmethod
+    def _plausible_moment(cls, value: datetime) -> datetime:
+        # Far-off years overflow date arithmetic downstream (local dates, planning); an
+        # isolation is days to weeks around today, which enrol_person checks against the clock.
+        try:
+            utc = as_utc(value)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+23:59
+            utc = None
+        if utc is None or not (EARLIEST_ISOLATION <= utc <= LATEST_ISOLATION):
+            raise ValueError("isolation dates must lie between 2020 and 2100")
+        return value
+
     @model_validator(mode="after")
     def _period(self) -> PersonCreate:
         if self.isolation_end <= self.isolation_start:
@@ -81,6 +131,8 @@ class StaffLogin(BaseModel):
 
 
 def as_utc(moment: datetime) -> datetime:
-    from datetime import UTC
-
     return moment.astimezone(UTC)
+
+
+#: How far from today an isolation may start (enrolment is for a current or imminent period).
+ISOLATION_START_WINDOW = timedelta(days=60)

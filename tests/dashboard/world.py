@@ -15,6 +15,7 @@ import secrets
 from datetime import timedelta
 
 from PIL import Image
+from sqlalchemy.orm import object_session
 
 from server.alerts.service import raise_alert
 from server.auth import _password_fingerprint
@@ -244,9 +245,13 @@ class Bundle:
 def log_in(client, staff) -> None:
     """A dashboard session for ``staff`` without the argon2 round (the login form has its own
     tests)."""
+    db = object_session(staff)
+    if db is not None:  # a logout elsewhere may have moved the session epoch on
+        db.refresh(staff)
     with client.session_transaction() as sess:
         sess["staff_id"] = staff.id
         sess["pw"] = _password_fingerprint(staff)
+        sess["ep"] = staff.session_epoch or 0
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
