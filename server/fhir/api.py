@@ -127,6 +127,17 @@ def fhir_response(resource: Any, status: int = 200, headers: dict[str, str] | No
     return response
 
 
+def _accepted(text: str, headers: dict[str, str] | None = None) -> Response:
+    """202 with an informational OperationOutcome (Bulk Data allows one as the body)."""
+    outcome = OperationOutcome.model_validate(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "information", "code": "informational", "diagnostics": text}],
+        }
+    )
+    return fhir_response(outcome, 202, headers)
+
+
 def _now() -> datetime:
     return ctx().clock.now()
 
@@ -485,7 +496,7 @@ def export_kickoff():
     s.commit()
     bulk.start(ctx().session_factory, ctx().settings.data_dir, ctx().clock, job.id)
     status_url = url_for(".export_status", job_id=job.id, _external=True)
-    return Response(status=202, headers={"Content-Location": status_url})
+    return _accepted("export accepted", {"Content-Location": status_url})
 
 
 @bp.get("/$export-status/<job_id>")
@@ -493,14 +504,8 @@ def export_kickoff():
 def export_status(job_id: str):
     job = _own_job(job_id)
     if job.status in bulk.ACTIVE:
-        return Response(
-            status=202,
-            headers={
-                "X-Progress": f"{job.status}: {job.written} resources written",
-                "Retry-After": "2",
-                "Cache-Control": "no-store",
-            },
-        )
+        progress = f"{job.status}: {job.written} resources written"
+        return _accepted(progress, {"X-Progress": progress, "Retry-After": "2"})
     if job.status == "failed":
         raise ApiError("export_failed", 500)
     counts = job.counts or {}
@@ -546,7 +551,7 @@ def export_cancel(job_id: str):
         details={"job": job.id},
     )
     s.commit()
-    return Response(status=202)
+    return _accepted("export cancelled")
 
 
 @bp.get("/$export-file/<job_id>/<rtype>.ndjson")

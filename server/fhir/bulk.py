@@ -36,6 +36,8 @@ STALE_AFTER = timedelta(minutes=5)
 #: Jobs one caller may have running at once (more: 429).
 MAX_ACTIVE_PER_CALLER = 2
 ACTIVE = ("accepted", "in_progress")
+#: Threads started by this process (tests and shutdown wait for them with :func:`join_all`).
+_threads: list[threading.Thread] = []
 
 
 def jobs_dir(data_dir: Path) -> Path:
@@ -87,12 +89,21 @@ def active_jobs(*, session: Session, staff_id: int) -> int:
 
 def start(factory: sessionmaker[Session], data_dir: Path, clock: Clock, job_id: str) -> None:
     """Run the job in a daemon thread (the caller has committed the row)."""
-    threading.Thread(
+    thread = threading.Thread(
         target=run_job,
         args=(factory, data_dir, clock, job_id),
         name=f"fhir-export-{job_id[:8]}",
         daemon=True,
-    ).start()
+    )
+    _threads[:] = [t for t in _threads if t.is_alive()]
+    _threads.append(thread)
+    thread.start()
+
+
+def join_all(timeout: float = 30.0) -> None:
+    """Wait for this process's export threads to end."""
+    for thread in list(_threads):
+        thread.join(timeout)
 
 
 def run_job(factory: sessionmaker[Session], data_dir: Path, clock: Clock, job_id: str) -> None:
