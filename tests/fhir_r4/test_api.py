@@ -170,3 +170,17 @@ def test_errors_are_operation_outcomes_in_both_languages(client, world, bearer):
     # the problem+json API outside /fhir/ is untouched
     assert client.get("/api/v1/admin/persons/1").mimetype == "application/problem+json"
     assert json.loads(client.get("/fhir/r4/Patient/1").data)["resourceType"] == "OperationOutcome"
+
+
+def test_person_page_links_to_the_fhir_record(app, world):
+    from tests.dashboard.world import log_in
+
+    client = app.test_client()
+    log_in(client, world.staff["ward_a"])
+    person = world.own.person
+    page = client.get(f"/dashboard/persons/{person.id}").get_data(as_text=True)
+    href = f'href="/fhir/r4/Patient/{person.id}"'
+    assert href in page
+    followed = client.get(f"/fhir/r4/Patient/{person.id}")  # the dashboard session reads it
+    assert followed.status_code == 200
+    assert _resource(followed, "Patient")["id"] == str(person.id)
