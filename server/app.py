@@ -92,14 +92,16 @@ def create_app(
     from server.api.mobile import bp as mobile_bp
     from server.dashboard.views import bp as dashboard_bp
     from server.declarations.views import bp as declarations_bp
+    from server.fhir.api import bp as fhir_bp
     from server.health import bp as health_bp
     from server.webapp.views import bp as webapp_bp
 
     app.register_blueprint(health_bp)
-    limits.limit_per_ip(mobile_bp, admin_api_bp, declarations_bp)
+    limits.limit_per_ip(mobile_bp, admin_api_bp, declarations_bp, fhir_bp)
     app.register_blueprint(mobile_bp)
     app.register_blueprint(admin_api_bp)
     app.register_blueprint(declarations_bp)
+    app.register_blueprint(fhir_bp)
     app.register_blueprint(webapp_bp)
     app.register_blueprint(dashboard_bp)  # its CSRF protection covers this blueprint only
     _log_pad_state(settings)

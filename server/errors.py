@@ -8,6 +8,7 @@ branch on ``code``, never on the text.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, json, request
@@ -223,6 +224,27 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+#: Path prefix → renderer of the same error in another format (``/fhir/`` answers
+#: OperationOutcome): ``renderer(code, status, title, detail, lang, extra) -> Response``.
+RENDERERS: dict[str, Callable[..., Response]] = {}
+
+
+def register_renderer(prefix: str, renderer: Callable[..., Response]) -> None:
+    """Errors under ``prefix`` (routing 404/405 too) are rendered by ``renderer``."""
+    RENDERERS[prefix] = renderer
+
+
+def _renderer() -> Callable[..., Response] | None:
+    try:
+        path = request.path
+    except RuntimeError:  # outside a request
+        return None
+    for prefix, renderer in RENDERERS.items():
+        if path.startswith(prefix):
+            return renderer
+    return None
+
+
 def register_messages(messages: dict[str, dict[str, tuple[str, str]]]) -> None:
     """Let another module (e.g. the verification codes) add its codes to the catalogue."""
     for code, texts in messages.items():
@@ -283,6 +305,15 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> Response:
     lang = request_language()
+    renderer = _renderer()
+    if renderer is not None:
+        title, default_detail = message(code, lang)
+        response = renderer(
+            code, status, title, (detail or {}).get(lang) or default_detail, lang, extra or {}
+        )
+        response.headers["Content-Language"] = lang
+        response.headers.update(headers or {})
+        return response
     instance = None
     with contextlib.suppress(RuntimeError):
         instance = request.path

@@ -6,6 +6,7 @@ from server.audit import AuditEvent
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.db import Base
 from server.declarations.models import Declaration
+from server.fhir.models import FhirExportJob
 from server.notify.models import Notification
 from server.people.models import (
     ActivationCode,
@@ -30,6 +31,7 @@ __all__ = [
     "Declaration",
     "Device",
     "FaceTemplate",
+    "FhirExportJob",
     "Notification",
     "Person",
     "SchedulePlan",

@@ -219,6 +219,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "symptoms": ("Triệu chứng", "Symptoms"),
     "alert_history": ("Lịch sử cảnh báo", "Alert history"),
     "audit_trail": ("Nhật ký thao tác", "Audit trail"),
+    "fhir_record": ("Hồ sơ FHIR (R4)", "FHIR record (R4)"),
     "audit_when": ("Thời điểm", "When"),
     "audit_who": ("Người thực hiện", "Who"),
     "audit_what": ("Thao tác", "What"),

@@ -220,3 +220,147 @@ def test_lists_show_only_what_is_in_scope(app, world):
             csv_text = client.get("/dashboard/stats.csv").get_data(as_text=True)
             assert ("Phường Bến Nghé" in csv_text) == (other in names), role
             assert ("Phường 1" in csv_text) == (own in names), role
+
+
+# --- the FHIR API (/fhir/r4): bearer staff tokens ---------------------------------------------
+#
+# Same roles and world. "object" routes name a person (own: ward A's, other: ward C's); "job"
+# routes name an $export job (own: the caller's, other: another account's). Without a token:
+# 401 (metadata is public). A role an exporting route does not admit: 403 (the route names no
+# person, so saying "forbidden" confirms nothing). Out of scope: 404.
+
+EXPORTERS = ("admin", "ward_a", "district", "ward_b")
+FHIR_SEES = {**SEES, "job": {role: {"own"} for role in ALL}}
+
+
+@dataclass(frozen=True)
+class FhirRoute:
+    path: str
+    roles: tuple[str, ...] | str = ALL
+    scope: str | None = None  # "object" (a person) or "job"
+    headers: dict = field(default_factory=dict)
+
+
+FHIR_MATRIX: dict[tuple[str, str], FhirRoute] = {
+    ("fhir.metadata", "GET"): FhirRoute("/fhir/r4/metadata", PUBLIC),
+    ("fhir.patient_read", "GET"): FhirRoute("/fhir/r4/Patient/{person}", scope="object"),
+    ("fhir.patient_search", "GET"): FhirRoute("/fhir/r4/Patient?_count=5"),
+    ("fhir.observation_search", "GET"): FhirRoute(
+        "/fhir/r4/Observation?patient=Patient/{person}", scope="object"
+    ),
+    ("fhir.episode_search", "GET"): FhirRoute(
+        "/fhir/r4/EpisodeOfCare?patient={person}", scope="object"
+    ),
+    ("fhir.export_kickoff", "GET"): FhirRoute(
+        "/fhir/r4/$export?_type=Patient", EXPORTERS, headers={"Prefer": "respond-async"}
+    ),
+    ("fhir.export_status", "GET"): FhirRoute("/fhir/r4/$export-status/{job}", EXPORTERS, "job"),
+    ("fhir.export_file", "GET"): FhirRoute(
+        "/fhir/r4/$export-file/{job}/Patient.ndjson", EXPORTERS, "job"
+    ),
+    ("fhir.export_cancel", "DELETE"): FhirRoute("/fhir/r4/$export-status/{job}", EXPORTERS, "job"),
+}
+
+
+def test_every_fhir_route_is_in_the_matrix(app):
+    rules = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("fhir.")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert rules - set(FHIR_MATRIX) == set(), "FHIR routes without a matrix entry"
+    assert set(FHIR_MATRIX) - rules == set(), "matrix entries for FHIR routes that do not exist"
+
+
+def _completed_jobs(app, world) -> dict[str, str]:
+    """A completed job with a Patient file per exporting role (written straight to the store)."""
+    from server.fhir import bulk
+
+    data_dir = world.settings.data_dir
+    jobs = {}
+    for role in EXPORTERS:
+        job = bulk.create_job(
+            session=world.session,
+            staff_id=world.staff[role].id,
+            area=None,
+            since=None,
+            types=["Patient"],
+            request_url="http://localhost/fhir/r4/$export",
+            now=world.clock.now(),
+        )
+        job.status, job.counts = "completed", {"Patient": 0}
+        out = bulk.job_dir(data_dir, job.id)
+        out.mkdir(parents=True)
+        (out / "Patient.ndjson").write_text("")
+        jobs[role] = job.id
+    world.session.commit()
+    return jobs
+
+
+def _fhir_expected(route: FhirRoute, role: str, variant: str | None) -> str:
+    if route.roles == PUBLIC:
+        return "ok"
+    if role == "anonymous":
+        return "401"
+    if role not in route.roles:
+        return "403"
+    if variant is None or variant in FHIR_SEES[route.scope][role]:
+        return "ok"
+    return "404"
+
+
+def _bearer(app, staff) -> dict[str, str]:
+    from server.auth import issue_staff_token
+
+    with app.app_context():
+        return {"Authorization": f"Bearer {issue_staff_token(staff)}"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_fhir_authorization_matrix(app, world, role):
+    jobs = _completed_jobs(app, world)
+    failures, checked = [], 0
+    # DELETE last: it removes the job the other rows read
+    order = sorted(FHIR_MATRIX.items(), key=lambda kv: (kv[0][1] == "DELETE", kv[0]))
+    for (endpoint, method), route in order:
+        for variant in [None] if route.scope is None else ["own", "other"]:
+            bundle = world.own if variant == "own" else world.other
+            own_job = jobs.get(role, jobs["admin"])
+            other_job = jobs["ward_a"] if role == "admin" else jobs["admin"]
+            url = route.path.format(
+                person=bundle.person.id, job=own_job if variant == "own" else other_job
+            )
+            headers = dict(route.headers)
+            if role != "anonymous":
+                headers.update(_bearer(app, world.staff[role]))
+            response = app.test_client().open(url, method=method, headers=headers)
+            # FHIR everywhere; the $export manifest is plain JSON (Bulk Data)
+            assert response.mimetype in (
+                "application/fhir+json",
+                "application/fhir+ndjson",
+                "application/json" if endpoint == "fhir.export_status" else "-",
+            ), (endpoint, response.status_code, response.mimetype)
+            status = response.status_code
+            got = "ok" if 200 <= status < 300 else str(status)
+            want = _fhir_expected(route, role, variant)
+            checked += 1
+            if got != want:
+                failures.append(
+                    f"{role:9} {method:6} {endpoint:26} {variant or '-':5} want {want} got {got}"
+                )
+    from server.fhir import bulk
+
+    bulk.join_all()  # the kick-offs started real jobs: let them end before the database goes
+    assert checked >= len(FHIR_MATRIX)
+    assert not failures, "\n" + "\n".join(failures)
+
+
+def test_fhir_export_needs_a_bearer_token_not_the_dashboard_cookie(app, world):
+    """A cross-site page could make a logged-in browser start an export: cookies do not count."""
+    client = app.test_client()
+    log_in(client, world.staff["admin"])
+    response = client.get("/fhir/r4/$export", headers={"Prefer": "respond-async"})
+    assert response.status_code == 401
+    # the read API does take the dashboard's session (its link to a person's record)
+    assert client.get(f"/fhir/r4/Patient/{world.own.person.id}").status_code == 200
