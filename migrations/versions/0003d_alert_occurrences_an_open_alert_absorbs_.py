@@ -1,7 +1,7 @@
 """alert occurrences: an open alert absorbs repeats
 
 Revision ID: 0003d
-Revises: 0002
+Revises: 0003b
 Create Date: 2026-12-03 10:23:42.686544
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0003d'
-down_revision: str | Sequence[str] | None = '0002'
+down_revision: str | Sequence[str] | None = '0003b'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """fhir_export_jobs: asynchronous $export jobs
 
 Revision ID: 0003e
-Revises: 0002
+Revises: 0003d
 Create Date: 2026-12-03 10:35:14.891924
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0003e'
-down_revision: str | Sequence[str] | None = '0002'
+down_revision: str | Sequence[str] | None = '0003d'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
