@@ -8,11 +8,12 @@ branch on ``code``, never on the text.
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, json, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -362,5 +363,19 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
+        if isinstance(error, DBAPIError):
+            # The driver's message quotes values (PostgreSQL's DETAIL: "Key (national_id)=(…)"),
+            # and the statement's parameters are personal data: log the kind of failure and
+            # where it happened, never the message (issue 13, finding 7).
+            orig = getattr(error, "orig", None)
+            app.logger.error(
+                "unhandled database error on %s %s: %s (sqlstate %s)\n%s",
+                request.method,
+                request.path,
+                f"{type(error).__name__} ({type(orig).__name__})" if orig else type(error).__name__,
+                getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "-",
+                "".join(traceback.format_tb(error.__traceback__)),
+            )
+            return problem("internal_error", 500)
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return problem("internal_error", 500)
