@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dashboard.test_browser import browser, served  # noqa: F401 - the same fixtures
+from tests.dashboard.test_browser import served  # noqa: F401 - the same fixture (browser: conftest)
 from tests.dashboard.untranslated import english_only_words, untranslated
 from tests.dashboard.world import PASSWORD
 
@@ -23,7 +23,7 @@ return parts.join('\\n');
 """
 
 
-def test_every_page_reads_vietnamese_in_a_browser(served, browser):  # noqa: F811
+def test_every_page_reads_vietnamese_in_a_browser(served, browser):  # noqa: F811 - served
     from selenium.webdriver.common.by import By
 
     base, world = served["url"], served["world"]
