@@ -101,6 +101,12 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("dashboard.person_declaration", "POST"): Route(
         "/dashboard/persons/{person}/declarations", scope="object", data={"spo2": "97"}
     ),
+    ("dashboard.person_checkin_now", "POST"): Route(
+        "/dashboard/persons/{person}/checkin-now", MANAGERS, "object"
+    ),
+    ("dashboard.area_checkin_now", "POST"): Route(
+        "/dashboard/areas/{area}/checkin-now", MANAGERS, "area"
+    ),
     ("dashboard.enrol", "GET"): Route("/dashboard/enrol", MANAGERS),
     ("dashboard.enrol", "POST"): Route("/dashboard/enrol", MANAGERS, data={"full_name": "X"}),
     ("dashboard.stats", "GET"): Route(
