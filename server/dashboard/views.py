@@ -224,11 +224,22 @@ def _safe_next(value: str | None, default: str = ".alerts") -> str:
     return url_for(default)
 
 
-def _int_arg(name: str) -> int | None:
+#: Largest number a dashboard query or form field takes (pages, days): anything beyond is no
+#: page or period a person asks for, and would overflow a timedelta or an SQL OFFSET (issue 13).
+MAX_FORM_INT = 1_000_000
+
+
+def _int_value(raw: str | None) -> int | None:
+    """An integer of at most :data:`MAX_FORM_INT` in size, else None."""
     try:
-        return int(request.args.get(name, ""))
+        value = int(raw or "")
     except ValueError:
         return None
+    return value if abs(value) <= MAX_FORM_INT else None
+
+
+def _int_arg(name: str) -> int | None:
+    return _int_value(request.args.get(name))
 
 
 # --- login, logout, password --------------------------------------------------------------
@@ -729,10 +740,7 @@ def person_isolation(person_id: int):
         return redirect(url_for(".person", person_id=p.id))
     before = p.isolation_end
     if action == "extend":
-        try:
-            days = int(request.form.get("days", ""))
-        except ValueError:
-            days = 0
+        days = _int_value(request.form.get("days")) or 0
         new_end = max(p.isolation_end, now) + timedelta(days=days)
         if not 1 <= days <= 30 or new_end - p.isolation_start > MAX_ISOLATION:
             flash(_t("isolation_invalid"), "error")

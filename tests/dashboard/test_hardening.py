@@ -89,3 +89,21 @@ def test_a_staff_api_token_does_not_open_dashboard_pages(app, client, world):
     assert (
         api.get(f"/api/v1/admin/persons/{world.own.person.id}", headers=bearer).status_code == 200
     )
+
+
+def test_huge_numbers_in_dashboard_forms_and_queries_are_refused_not_500(app, client, world):
+    """Finding 6: `days=99999999999999999999` overflowed timedelta, a huge `page` the OFFSET."""
+    from tests.dashboard.test_dashboard import post
+
+    log_in(client, world.staff["ward_a"])
+    pid = world.own.person.id
+    huge = "99999999999999999999"
+    r = post(client, f"/dashboard/persons/{pid}/isolation", action="extend", days=huge)
+    assert r.status_code in (200, 302, 303), r.status_code
+    for url in (
+        f"/dashboard/persons?page={huge}",
+        "/dashboard/persons?page=1e20",
+        f"/dashboard/stats?days={huge}",
+        f"/dashboard/stats.csv?days=-{huge}",
+    ):
+        assert client.get(url).status_code == 200, url
