@@ -784,7 +784,9 @@ def person_schedule(person_id: int):
             if not isinstance(overrides, dict):
                 raise ValueError("a JSON object is needed")
             _validate_policy(overrides)
-        except (ValueError, TypeError) as exc:  # JSONDecodeError and PolicyError are ValueErrors
+        # JSONDecodeError and PolicyError are ValueErrors; RecursionError: nesting deeper than
+        # the parser goes (issue 13, finding 6)
+        except (ValueError, TypeError, RecursionError) as exc:
             error = str(exc)[:500]
     if error:
         error = i18n.policy_message(error, g.lang)

@@ -107,3 +107,12 @@ def test_huge_numbers_in_dashboard_forms_and_queries_are_refused_not_500(app, cl
         f"/dashboard/stats.csv?days=-{huge}",
     ):
         assert client.get(url).status_code == 200, url
+
+
+def test_a_deeply_nested_schedule_is_a_refusal_at_the_field_not_a_500(app, client, world):
+    from tests.dashboard.test_dashboard import post
+
+    log_in(client, world.staff["ward_a"])
+    deep = "[" * 100_000 + "]" * 100_000
+    r = post(client, f"/dashboard/persons/{world.own.person.id}/schedule", policy=deep)
+    assert r.status_code == 422, r.status_code
