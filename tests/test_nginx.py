@@ -126,6 +126,10 @@ def upstream(app, settings):
 
 def _request(url: str, *, data: bytes | None = None, lang: str | None = None, timeout=20):
     req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    if data is not None:
+        # an upload's bytes, as a photo is sent (urllib would say form-urlencoded, which the app
+        # parses for its NUL check and bounds at Werkzeug's form-memory limit)
+        req.add_header("Content-Type", "application/octet-stream")
     if lang:
         req.add_header("Accept-Language", lang)
     try:

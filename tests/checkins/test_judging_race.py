@@ -76,7 +76,8 @@ def test_two_judgements_of_one_attempt_at_once_write_exactly_one_verdict(
         assert (row.decision, row.code, row.score) == (winner.decision, winner.code, winner.score)
         p = session.get(CheckinPrompt, prompt.id)
         if winner.decision is AttemptDecision.verified:
-            assert (p.state, p.attempts_used) == (PromptState.completed, 0)
+            # a verified answer is one attempt used (issue 19)
+            assert (p.state, p.attempts_used) == (PromptState.completed, 1)
         else:  # one counted refusal, the prompt still open for the next try
             assert (p.state, p.attempts_used) == (PromptState.open, 1)
             assert row.details["counted"] is True

@@ -113,10 +113,11 @@ def test_the_phone_sees_a_requested_prompt_as_open_before_the_sweep(app, client,
 
     person = session.get(Person, world.own.person.id)
     _close_live(session, person.id, clock)
+    secret = app.extensions["isocheck"].settings.secret_key
     code = issue_activation_code(session=session, person=person, now=clock.now(),
-                                 actor_id=None, server_url="x").code
+                                 actor_id=None, server_url="x", secret=secret).code
     _d, _p, token = activate_device(session=session, code=code, now=clock.now(),
-                                    platform=None, push_token=None)
+                                    platform=None, push_token=None, secret=secret)
     session.commit()
     log_in(client, world.staff["ward_a"])
     _post(client, f"/dashboard/persons/{person.id}/checkin-now")

@@ -72,14 +72,15 @@ def test_every_dashboard_page_is_vietnamese(app, client, world, session):
 
 
 @pytest.fixture
-def device(client, world, session, clock):
+def device(app, client, world, session, clock):
     from server.people.enrolment import activate_device, issue_activation_code
 
     person = session.get(Person, world.own.person.id)
+    secret = app.extensions["isocheck"].settings.secret_key
     code = issue_activation_code(session=session, person=person, now=clock.now(),
-                                 actor_id=None, server_url="x").code
+                                 actor_id=None, server_url="x", secret=secret).code
     _d, _p, token = activate_device(session=session, code=code, now=clock.now(),
-                                    platform=None, push_token=None)
+                                    platform=None, push_token=None, secret=secret)
     session.commit()
     return {"Authorization": f"Bearer {token}", "Accept-Language": "vi"}
 
