@@ -20,8 +20,8 @@ from server import audit
 from server.alerts.models import Alert, AlertOccurrence
 from server.enums import AlertKind, AlertState, StaffRole
 from server.people.models import Area, Person, StaffUser
-from server.people.scope import area_in_scope
 from server.schedule import bulk
+from server.scope import area_in_scope
 
 #: Per kind: (severity 1-4, minutes the ward has to acknowledge before the district is told).
 #: Severe symptoms get the shortest deadline; areas may override minutes (Area.escalation_policy).

@@ -36,7 +36,7 @@ from server.enums import (
     StaffRole,
 )
 from server.people.models import Area, FaceTemplate, Person, StaffUser, StoredImage
-from server.people.scope import persons_in_scope, scope_root
+from server.scope import persons_in_scope, scope_root
 
 #: Roles that manage people (enrol, review faces, change isolation); doctors follow patients.
 MANAGERS = (StaffRole.admin, StaffRole.area_staff)

@@ -57,8 +57,8 @@ from server.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRol
 from server.errors import ApiError, problem
 from server.limits import limiter
 from server.people.models import Area, Person, StaffUser
-from server.people.scope import area_in_scope, person_in_scope
 from server.people.service import check_login
+from server.scope import area_in_scope, person_in_scope
 from server.security import hash_password, verify_password
 from server.web import ctx, db_session
 
@@ -833,7 +833,7 @@ def area_checkin_now(area_id: int):
     scope."""
     from sqlalchemy import select
 
-    from server.people.scope import area_in_scope, persons_in_scope
+    from server.scope import area_in_scope, persons_in_scope
 
     s = db_session()
     area = s.get(Area, area_id)

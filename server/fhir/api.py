@@ -37,7 +37,7 @@ from server.fhir import bulk, mapping
 from server.fhir.export import CLOSED, TYPES
 from server.fhir.models import FhirExportJob
 from server.people.models import Area, Person
-from server.people.scope import person_in_scope, persons_in_scope, scope_root
+from server.scope import person_in_scope, persons_in_scope, scope_root
 from server.web import ctx, db_session
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir/r4")
