@@ -36,6 +36,7 @@ from server.alerts.service import (
 )
 from server.checkins import lifecycle
 from server.checkins.models import CheckinAttempt, CheckinPrompt
+from server.checkins.review import ReviewError, review_attempt
 from server.checkins.service import (
     CLOSED_CODES,
     LATE_GRACE,
@@ -43,7 +44,6 @@ from server.checkins.service import (
     apply_verdict,
     find_prompt_for_upload,
 )
-from server.dashboard.service import ReviewError, review_attempt
 from server.enums import (
     AlertKind,
     AlertState,
