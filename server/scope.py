@@ -60,6 +60,21 @@ def person_in_scope(*, session: Session, staff: StaffUser, person_id: int) -> Pe
     )
 
 
+def area_ids_under(area: Area) -> Select:
+    """``SELECT id`` of ``area`` and every area below it (for ``IN (…)``)."""
+    return select(Area.id).where(Area.path.startswith(area.path))
+
+
+def person_ids_in_area(area: Area | None) -> Select:
+    """``SELECT id`` of the persons whose ward lies in ``area``'s subtree (everyone for None):
+    what an export job of that area covers, checked against the caller's scope when the job
+    was started."""
+    query = select(Person.id)
+    if area is not None:
+        query = query.join(Area, Area.id == Person.ward_id).where(Area.path.startswith(area.path))
+    return query
+
+
 def person_ids_in_scope(*, session: Session, staff: StaffUser) -> Select:
     """``SELECT id`` of the persons ``staff`` may see (for ``IN (…)``)."""
     visible = persons_in_scope(session=session, staff=staff).subquery()

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from server.checkins.on_demand import request_checkins
 from server.dashboard import charts, i18n
@@ -25,7 +24,13 @@ from server.people.isolation import IsolationChangeError, change_isolation
 from server.people.models import Area, Person, StaffUser
 from server.schedule.planning import replan_person
 from server.schedule.policy import resolver_for, validate_overrides
-from server.scope import area_in_scope, doctors_in_scope, person_in_scope, persons_in_scope
+from server.scope import (
+    area_ids_under,
+    area_in_scope,
+    doctors_in_scope,
+    person_in_scope,
+    persons_in_scope,
+)
 from server.web import ctx, db_session
 
 PAGE_SIZE = 50
@@ -218,9 +223,8 @@ def area_checkin_now(area_id: int):
     area = s.get(Area, area_id)
     if area is None or not area_in_scope(session=s, staff=g.staff, area=area):
         abort(404)
-    ward_ids = select(Area.id).where(Area.path.startswith(area.path))
     people = s.scalars(
-        persons_in_scope(session=s, staff=g.staff).where(Person.ward_id.in_(ward_ids))
+        persons_in_scope(session=s, staff=g.staff).where(Person.ward_id.in_(area_ids_under(area)))
     ).all()
     return _checkin_now(list(people), back=url_for(".persons"))
 
