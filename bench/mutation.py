@@ -85,8 +85,8 @@ MODULES = [
     ),
     Module(
         "scope",
-        ("server/people/scope.py",),
-        ("server.people.scope.x_*",),
+        ("server/scope.py",),
+        ("server.scope.x_*",),
         ("tests/dashboard/test_authorization_matrix.py", "tests/dashboard/test_dashboard.py",
          "tests/test_scope.py"),
         "area scope of staff (admin, area staff, doctor)",

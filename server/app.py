@@ -90,7 +90,7 @@ def create_app(
 
     from server.api.admin import bp as admin_api_bp
     from server.api.mobile import bp as mobile_bp
-    from server.dashboard.views import bp as dashboard_bp
+    from server.dashboard.blueprint import bp as dashboard_bp
     from server.declarations.views import bp as declarations_bp
     from server.fhir.api import bp as fhir_bp
     from server.health import bp as health_bp

@@ -1,4 +1,4 @@
-"""Area scope (server/people/scope.py) directly, for each role: administrators see everything,
+"""Area scope (server/scope.py) directly, for each role: administrators see everything,
 area staff their subtree (a district sees its wards, a ward not its sister ward nor its
 district), doctors only their assigned people and no area; staff without an area see nothing."""
 
@@ -8,7 +8,7 @@ import pytest
 
 from server.enums import StaffRole
 from server.people.models import Person, StaffUser
-from server.people.scope import area_in_scope, person_in_scope, persons_in_scope, scope_root
+from server.scope import area_in_scope, person_in_scope, persons_in_scope, scope_root
 from tests.minimal_world import MiniWorld
 
 

@@ -2,12 +2,12 @@
 
 The machines (their diagrams are in the modules' docstrings):
 
-- prompt (server/checkins/lifecycle.py, service.py, dashboard/service.py):
+- prompt (server/checkins/lifecycle.py, service.py, review.py):
   ``planned → open`` (open sweep), ``open → reminded`` (remind sweep), ``planned|open →
   missed|missed_system`` (close sweep), ``planned|open → cancelled`` (release),
   ``planned|open → completed|failed`` (check-in judging), ``open|failed → completed`` and
   ``completed → failed`` (staff review);
-- attempt (server/checkins/service.py, dashboard/service.py): undecided → decided once;
+- attempt (server/checkins/service.py, review.py): undecided → decided once;
   decided ``review|rejected`` → reviewed once;
 - alert (server/alerts): ``open → acknowledged``, ``open|acknowledged → resolved``, ``open`` →
   escalated;
@@ -36,6 +36,7 @@ from server.alerts.service import (
 )
 from server.checkins import lifecycle
 from server.checkins.models import CheckinAttempt, CheckinPrompt
+from server.checkins.review import ReviewError, review_attempt
 from server.checkins.service import (
     CLOSED_CODES,
     LATE_GRACE,
@@ -43,7 +44,6 @@ from server.checkins.service import (
     apply_verdict,
     find_prompt_for_upload,
 )
-from server.dashboard.service import ReviewError, review_attempt
 from server.enums import (
     AlertKind,
     AlertState,

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from server import audit
 from server.alerts.models import Alert, AlertOccurrence
-from server.enums import AlertKind, AlertState, StaffRole
+from server.enums import AlertKind, AlertState
 from server.people.models import Area, Person, StaffUser
-from server.people.scope import area_in_scope
 from server.schedule import bulk
+from server.scope import alert_visible
 
 #: Per kind: (severity 1-4, minutes the ward has to acknowledge before the district is told).
 #: Severe symptoms get the shortest deadline; areas may override minutes (Area.escalation_policy).
@@ -321,16 +321,6 @@ def _insert_alerts(
     return alerts
 
 
-def _in_scope(*, session: Session, staff: StaffUser, alert: Alert) -> bool:
-    """The same scope as every other staff query (server.people.scope): administrators see
-    everything, area staff their subtree, doctors their assigned patients."""
-    if staff.role is StaffRole.doctor:
-        person = session.get(Person, alert.person_id)
-        return person is not None and person.doctor_id == staff.id
-    area = session.get(Area, alert.area_id)
-    return area is not None and area_in_scope(session=session, staff=staff, area=area)
-
-
 def _act(
     *,
     session: Session,
@@ -346,7 +336,7 @@ def _act(
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise AlertStateError("not_found", f"no alert {alert_id}")
-    if not staff.is_active or not _in_scope(session=session, staff=staff, alert=alert):
+    if not staff.is_active or not alert_visible(session=session, staff=staff, alert=alert):
         raise AlertScopeError(f"alert {alert_id} is outside {staff.username}'s area")
     moved = session.execute(
         update(Alert)

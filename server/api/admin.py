@@ -19,8 +19,8 @@ from server.people import enrolment
 from server.people.flows import enrol_person
 from server.people.models import Device, FaceTemplate, Person
 from server.people.schemas import PersonCreate, StaffLogin
-from server.people.scope import area_in_scope, person_in_scope
 from server.people.service import get_area_by_code, get_staff_by_username, login_staff
+from server.scope import area_in_scope, person_in_scope
 from server.storage import image_store
 from server.validation import field_error, json_body
 from server.web import ctx, db_session

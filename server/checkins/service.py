@@ -24,18 +24,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from server import audit
 from server.alerts.service import raise_alert
+from server.checkins.learning import learn_template
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.config import Settings
 from server.enums import AlertKind, AttemptDecision, ImageKind, PromptState
 from server.errors import ApiError
 from server.geo import haversine_m, outside_geofence
 from server.jsonsafe import json_safe
-from server.people.enrolment import (
-    add_template,
-    keep_perceptual_hashes,
-    store_image,
-)
-from server.people.models import Device, FaceTemplate, Person, StoredImage
+from server.people.enrolment import keep_perceptual_hashes, store_image
+from server.people.models import Device, Person, StoredImage
 from server.storage import ImageStore
 
 log = logging.getLogger("isocheck.checkins")
@@ -476,14 +473,15 @@ def apply_verdict(
         )
 
     if verdict.decision is AttemptDecision.verified and verdict.result is not None:
-        _maybe_learn_template(
-            templates=templates,
+        learn_template(
             session=session,
             settings=settings,
             verifier=verifier,
             person=person,
-            attempt=attempt,
+            templates=templates,
             result=verdict.result,
+            image=attempt.image,
+            source="checkin",
             now=now,
         )
     if failed_now:
@@ -510,43 +508,6 @@ def apply_verdict(
         details={"decision": verdict.decision.value, "code": verdict.code},
     )
     return True
-
-
-def _maybe_learn_template(
-    *,
-    templates: list[Any],
-    session: Session,
-    settings: Settings,
-    verifier: Any,
-    person: Person,
-    attempt: CheckinAttempt,
-    result: Any,
-    now: datetime,
-) -> None:
-    """Keep a confident, good-quality selfie as an extra template (measured to raise genuine
-    acceptance without raising false matches: docs/verification.md). At most
-    ``max_templates`` per person; the oldest learned one makes room, enrolment photos stay."""
-    if not verifier.should_add_template(result, templates):
-        return
-    if len(templates) >= verifier.settings.max_templates:
-        oldest_learned = session.scalar(
-            select(FaceTemplate)
-            .where(FaceTemplate.person_id == person.id, FaceTemplate.source != "enrolment")
-            .order_by(FaceTemplate.created_at, FaceTemplate.id)
-            .limit(1)
-        )
-        if oldest_learned is None:
-            return  # only enrolment templates, and they always stay
-        session.delete(oldest_learned)
-    add_template(
-        session=session,
-        settings=settings,
-        person=person,
-        template=result.candidate,
-        source="checkin",
-        image=attempt.image,
-        now=now,
-    )
 
 
 def _float(value: Any) -> float | None:

@@ -1,151 +1,31 @@
-"""What the dashboard reads and decides: plain functions over a session, every query limited to
-the caller's scope (:mod:`server.people.scope`). Callers answer "not found" when one of these
-returns None; they never learn whether something exists outside their scope.
-
-Scope, by role:
-
-- administrator: everything;
-- area staff: persons whose ward lies in their area's subtree, alerts raised in that subtree;
-- doctor: the persons assigned to them (``Person.doctor_id``) and those persons' alerts.
+"""What the dashboard's pages read: plain functions over a session, every list limited to the
+caller's scope through :mod:`server.scope` (callers answer "not found" when a lookup returns
+None). The review state machine is :mod:`server.checkins.review`; statistics and compliance
+are :mod:`server.dashboard.statistics`.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, false, func, or_, select, update
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session
 
 from server import audit
 from server.alerts.models import Alert
 from server.audit import AuditEvent
-from server.checkins.models import CheckinAttempt, CheckinPrompt
+from server.checkins.models import CheckinAttempt
 from server.declarations.models import Declaration
-from server.enums import (
-    AlertKind,
-    AlertState,
-    AreaKind,
-    AttemptDecision,
-    PromptState,
-    RiskLevel,
-    StaffRole,
-)
-from server.people.models import Area, FaceTemplate, Person, StaffUser, StoredImage
-from server.people.scope import persons_in_scope, scope_root
+from server.enums import AlertKind, AlertState, AttemptDecision, RiskLevel, StaffRole
+from server.people.models import Area, Person, StaffUser, StoredImage
+from server.scope import alerts_in_scope, person_ids_in_scope
 
 #: Roles that manage people (enrol, review faces, change isolation); doctors follow patients.
 MANAGERS = (StaffRole.admin, StaffRole.area_staff)
-#: Rejections that say something about the face; quality refusals ("too dark") are retaken by
-#: the person and are only listed on request.
-FACE_CODES = ("face_mismatch", "liveness_failed", "replayed_image")
 #: Sort order of risk levels, most urgent first.
 RISK_ORDER = {RiskLevel.red: 4, RiskLevel.orange: 3, RiskLevel.yellow: 2, RiskLevel.green: 1}
-#: Prompt states that count as "due" in compliance (cancelled and system-missed ones do not).
-NOT_COUNTED = (PromptState.cancelled, PromptState.missed_system)
-
-
-# --- scope ------------------------------------------------------------------------------
-
-
-def is_manager(staff: StaffUser) -> bool:
-    return staff.role in MANAGERS
-
-
-def scoped_person_ids(*, session: Session, staff: StaffUser) -> Select:
-    """``SELECT id`` of the persons ``staff`` may see (for ``IN (…)``)."""
-    visible = persons_in_scope(session=session, staff=staff).subquery()
-    return select(visible.c.id)
-
-
-def alerts_in_scope(*, session: Session, staff: StaffUser) -> Select[tuple[Alert]]:
-    """A ``select(Alert)`` limited to what ``staff`` may see: by the alert's ward for area
-    staff (as :mod:`server.alerts.service` checks it), by assignment for doctors."""
-    query = select(Alert)
-    if staff.role is StaffRole.admin:
-        return query
-    if staff.role is StaffRole.doctor:
-        return query.join(Person, Person.id == Alert.person_id).where(Person.doctor_id == staff.id)
-    root = scope_root(session=session, staff=staff)
-    if root is None:
-        return query.where(false())
-    return query.join(Area, Area.id == Alert.area_id).where(Area.path.startswith(root.path))
-
-
-def alert_in_scope(*, session: Session, staff: StaffUser, alert_id: int) -> Alert | None:
-    return session.scalar(alerts_in_scope(session=session, staff=staff).where(Alert.id == alert_id))
-
-
-def areas_in_scope(*, session: Session, staff: StaffUser) -> list[Area]:
-    """Areas ``staff`` may filter by (their subtree; all for administrators; none for doctors),
-    ordered by path so a district comes before its wards."""
-    if staff.role is StaffRole.doctor:
-        return []
-    query = select(Area).order_by(Area.path)
-    if staff.role is not StaffRole.admin:
-        root = scope_root(session=session, staff=staff)
-        if root is None:
-            return []
-        query = query.where(Area.path.startswith(root.path))
-    return list(session.scalars(query))
-
-
-def area_for_filter(*, session: Session, staff: StaffUser, area_id: int | None) -> Area | None:
-    """The area ``area_id`` if ``staff`` may filter by it, else None."""
-    if area_id is None:
-        return None
-    for area in areas_in_scope(session=session, staff=staff):
-        if area.id == area_id:
-            return area
-    return None
-
-
-def attempt_in_scope(
-    *, session: Session, staff: StaffUser, attempt_id: int
-) -> tuple[CheckinAttempt, Person] | None:
-    row = session.execute(
-        select(CheckinAttempt, Person)
-        .join(Person, Person.id == CheckinAttempt.person_id)
-        .where(
-            CheckinAttempt.id == attempt_id,
-            CheckinAttempt.person_id.in_(scoped_person_ids(session=session, staff=staff)),
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
-def image_in_scope(
-    *, session: Session, staff: StaffUser, image_id: int
-) -> tuple[StoredImage, Person] | None:
-    row = session.execute(
-        select(StoredImage, Person)
-        .join(Person, Person.id == StoredImage.person_id)
-        .where(
-            StoredImage.id == image_id,
-            StoredImage.purged_at.is_(None),
-            StoredImage.person_id.in_(scoped_person_ids(session=session, staff=staff)),
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
-def doctors_in_scope(*, session: Session, staff: StaffUser) -> list[StaffUser]:
-    """Active doctors whose area lies in ``staff``'s scope (any doctor for administrators)."""
-    query = select(StaffUser).where(
-        StaffUser.role == StaffRole.doctor, StaffUser.is_active.is_(True)
-    )
-    if staff.role is not StaffRole.admin:
-        root = scope_root(session=session, staff=staff)
-        if root is None:
-            return []
-        query = query.join(Area, Area.id == StaffUser.area_id).where(
-            Area.path.startswith(root.path)
-        )
-    return list(session.scalars(query.order_by(StaffUser.full_name)))
 
 
 # --- alert queue ------------------------------------------------------------------------
@@ -192,33 +72,8 @@ def alert_queue(
     return [QueueRow(a, p, ar, name) for a, p, ar, name in session.execute(query)]
 
 
-# --- failed check-in review -------------------------------------------------------------
-
-
-def review_queue(
-    *, session: Session, staff: StaffUser, include_quality: bool = False, limit: int = 200
-) -> list[tuple[CheckinAttempt, Person]]:
-    """Attempts a person should look at, oldest first: every ``review`` decision and the
-    ``rejected`` ones about the face (all rejected ones with ``include_quality``), not yet
-    reviewed, of persons in scope."""
-    rejected = CheckinAttempt.decision == AttemptDecision.rejected
-    if not include_quality:
-        rejected = and_(rejected, CheckinAttempt.code.in_(FACE_CODES))
-    query = (
-        select(CheckinAttempt, Person)
-        .join(Person, Person.id == CheckinAttempt.person_id)
-        .where(
-            CheckinAttempt.person_id.in_(scoped_person_ids(session=session, staff=staff)),
-            CheckinAttempt.review_outcome.is_(None),
-            or_(CheckinAttempt.decision == AttemptDecision.review, rejected),
-        )
-        .order_by(CheckinAttempt.received_at, CheckinAttempt.id)
-        .limit(limit)
-    )
-    return [(a, p) for a, p in session.execute(query)]
-
-
 def enrolment_images(*, session: Session, person: Person) -> list[StoredImage]:
+    """The person's enrolment photos (at most 3), shown beside a selfie under review."""
     return list(
         session.scalars(
             select(StoredImage)
@@ -233,220 +88,11 @@ def enrolment_images(*, session: Session, person: Person) -> list[StoredImage]:
     )
 
 
-class ReviewError(ValueError):
-    """The attempt cannot be reviewed (``code``: ``already_reviewed`` / ``not_reviewable``)."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-def review_attempt(
-    *,
-    session: Session,
-    staff: StaffUser,
-    attempt: CheckinAttempt,
-    person: Person,
-    same_person: bool,
-    note: str,
-    now: datetime,
-    ip: str | None,
-) -> dict[str, Any]:
-    """Record a reviewer's verdict on a ``review``/``rejected`` attempt. The caller commits.
-
-    1. Compare-and-swap the attempt (``review_outcome IS NULL``): outcome, reviewer, time,
-       note. The machine's own decision and code stay in ``details`` (``machine_decision``,
-       ``machine_code``) and ``score`` is kept, so the case serves later calibration.
-    2. Same person: the attempt becomes ``verified``; its prompt, if ``failed`` or ``open``,
-       becomes ``completed``; a ``failed_verification`` alert of that prompt is resolved with the
-       reviewer's note.
-       Not the same person: the attempt becomes ``rejected``; a prompt that this ``review``
-       attempt had completed becomes ``failed``; a ``failed_verification`` alert is raised (or
-       the existing one kept).
-    3. Audit ``checkin.review`` with the outcome and the note.
-    Returns what changed (for the audit details and the tests)."""
-    if attempt.decision not in (AttemptDecision.review, AttemptDecision.rejected):
-        raise ReviewError("not_reviewable")
-    outcome = "same_person" if same_person else "not_same_person"
-    details = {
-        **(attempt.details or {}),
-        "machine_decision": attempt.decision.value,
-        "machine_code": attempt.code,
-    }
-    new_decision = AttemptDecision.verified if same_person else AttemptDecision.rejected
-    won = session.execute(
-        update(CheckinAttempt)
-        .where(CheckinAttempt.id == attempt.id, CheckinAttempt.review_outcome.is_(None))
-        .values(
-            review_outcome=outcome,
-            reviewed_by_id=staff.id,
-            reviewed_at=now,
-            review_note=note[:2000],
-            decision=new_decision,
-            details=details,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if won != 1:
-        raise ReviewError("already_reviewed")
-    session.refresh(attempt)
-    prompt = session.get(CheckinPrompt, attempt.prompt_id)
-    changes: dict[str, Any] = {"outcome": outcome, "prompt_state": None, "alerts": []}
-    if same_person:
-        if prompt is not None:
-            moved = session.execute(
-                update(CheckinPrompt)
-                .where(
-                    CheckinPrompt.id == prompt.id,
-                    CheckinPrompt.state.in_([PromptState.failed, PromptState.open]),
-                )
-                .values(state=PromptState.completed, closed_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            session.refresh(prompt)
-            changes["prompt_state"] = prompt.state.value if moved else None
-            changes["alerts"] = _resolve_failed_alerts(
-                session=session, staff=staff, prompt=prompt, note=note, now=now, ip=ip
-            )
-    else:
-        from server.alerts.service import raise_alert
-
-        if prompt is not None and details["machine_decision"] == AttemptDecision.review.value:
-            verified_other = session.scalar(
-                select(func.count())
-                .select_from(CheckinAttempt)
-                .where(
-                    CheckinAttempt.prompt_id == prompt.id,
-                    CheckinAttempt.id != attempt.id,
-                    CheckinAttempt.decision == AttemptDecision.verified,
-                )
-            )
-            if not verified_other:
-                moved = session.execute(
-                    update(CheckinPrompt)
-                    .where(
-                        CheckinPrompt.id == prompt.id,
-                        CheckinPrompt.state == PromptState.completed,
-                    )
-                    .values(state=PromptState.failed, closed_at=now)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                session.refresh(prompt)
-                changes["prompt_state"] = prompt.state.value if moved else None
-        key = (
-            f"failed_verification:prompt:{prompt.id}"
-            if prompt is not None
-            else f"failed_verification:attempt:{attempt.id}"
-        )
-        alert, created = raise_alert(
-            session=session,
-            person=person,
-            kind=AlertKind.failed_verification,
-            now=now,
-            dedupe_key=key,
-            prompt_id=prompt.id if prompt else None,
-            attempt_id=attempt.id,
-            details={"review": outcome, "reviewed_by": staff.id},
-        )
-        changes["alerts"] = [{"id": alert.id, "created": created}]
-    audit.record(
-        session=session,
-        actor_kind="staff",
-        actor_id=staff.id,
-        action="checkin.review",
-        target_kind="checkin_attempt",
-        target_id=attempt.id,
-        area_id=person.ward_id,
-        ip=ip,
-        at=now,
-        details={
-            "outcome": outcome,
-            "note": note[:2000],
-            "machine_decision": details["machine_decision"],
-            "machine_code": details["machine_code"],
-            "score": attempt.score,
-            **{k: v for k, v in changes.items() if k != "outcome"},
-        },
-    )
-    return changes
-
-
-def _resolve_failed_alerts(
-    *, session: Session, staff: StaffUser, prompt: CheckinPrompt, note: str, now: datetime, ip
-) -> list[dict[str, Any]]:
-    from server.alerts.service import AlertScopeError, AlertStateError, resolve_alert
-
-    done = []
-    alerts = session.scalars(
-        select(Alert).where(
-            Alert.prompt_id == prompt.id,
-            Alert.kind == AlertKind.failed_verification,
-            Alert.state.in_([AlertState.open, AlertState.acknowledged]),
-        )
-    ).all()
-    for alert in alerts:
-        try:
-            resolve_alert(
-                session=session,
-                alert_id=alert.id,
-                staff=staff,
-                now=now,
-                note=f"[same_person] {note}",
-                ip=ip,
-            )
-            done.append({"id": alert.id, "resolved": True})
-        except (AlertScopeError, AlertStateError):
-            done.append({"id": alert.id, "resolved": False})
-    return done
-
-
-def learn_confirmed_template(
-    *, session: Session, settings: Any, person: Person, attempt: CheckinAttempt, now: datetime
-) -> bool:
-    """After "same person": re-verify the stored selfie and keep it as a ``staff`` template
-    when the face library agrees it adds something (``should_add_template(…,
-    staff_confirmed=True)``: a review-band or matching face of enrolment quality, not a
-    near-duplicate). At most ``max_templates``: the oldest learned template makes room;
-    enrolment templates always stay. Returns whether a template was added."""
-    from server.faces import get_verifier
-    from server.people.enrolment import add_template, load_templates
-    from server.storage import image_store
-
-    if attempt.image_id is None:
-        return False
-    image = session.get(StoredImage, attempt.image_id)
-    if image is None or image.purged_at is not None:
-        return False
-    templates = load_templates(session=session, settings=settings, person=person)
-    if not templates:
-        return False
-    verifier = get_verifier()
-    result = verifier.verify(templates, image_store(settings).load(image.storage_key))
-    if not verifier.should_add_template(result, templates, staff_confirmed=True):
-        return False
-    if len(templates) >= verifier.settings.max_templates:
-        oldest = session.scalar(
-            select(FaceTemplate)
-            .where(FaceTemplate.person_id == person.id, FaceTemplate.source != "enrolment")
-            .order_by(FaceTemplate.created_at, FaceTemplate.id)
-            .limit(1)
-        )
-        if oldest is None:
-            return False
-        session.delete(oldest)
-    add_template(
-        session=session,
-        settings=settings,
-        person=person,
-        template=result.candidate,
-        source="staff",
-        image=image,
-        now=now,
-    )
-    return True
-
-
 # --- persons ----------------------------------------------------------------------------
+
+
+def is_manager(staff: StaffUser) -> bool:
+    return staff.role in MANAGERS
 
 
 def risk_rank():
@@ -466,7 +112,7 @@ def person_list(
 ) -> list[tuple[Person, Area]]:
     """Persons in scope matching ``q`` (name, or phone digits), sorted by ``risk`` (highest
     first, high-risk group first), ``name`` or ``end`` (isolation ending soonest)."""
-    visible = scoped_person_ids(session=session, staff=staff)
+    visible = person_ids_in_scope(session=session, staff=staff)
     query = select(Person, Area).join(Area, Area.id == Person.ward_id).where(Person.id.in_(visible))
     q = q.strip()[:100]
     if q:
@@ -484,35 +130,6 @@ def person_list(
             risk_rank().desc(), Person.is_high_risk.desc(), Person.full_name, Person.id
         )
     return [(p, a) for p, a in session.execute(query.limit(limit).offset(offset))]
-
-
-@dataclass
-class Compliance:
-    completed: int
-    due: int
-
-    @property
-    def percent(self) -> float | None:
-        return round(100.0 * self.completed / self.due, 1) if self.due else None
-
-
-def compliance(*, session: Session, person: Person, now: datetime) -> Compliance:
-    """Prompts completed / prompts due so far (due time passed, or already answered);
-    cancelled prompts and those missed while the scheduler was down do not count."""
-    counted = and_(
-        CheckinPrompt.person_id == person.id,
-        CheckinPrompt.state.not_in(NOT_COUNTED),
-        or_(CheckinPrompt.due_at <= now, CheckinPrompt.state == PromptState.completed),
-    )
-    due, done = session.execute(
-        select(
-            func.count(),
-            func.coalesce(
-                func.sum(case((CheckinPrompt.state == PromptState.completed, 1), else_=0)), 0
-            ),
-        ).where(counted)
-    ).one()
-    return Compliance(completed=int(done or 0), due=int(due or 0))
 
 
 def last_checkin(*, session: Session, person: Person) -> CheckinAttempt | None:
@@ -631,128 +248,3 @@ def record_action(
         at=now,
         details=details,
     )
-
-
-# --- statistics -------------------------------------------------------------------------
-
-
-@dataclass
-class StatRow:
-    day: date
-    area: Area | None  # None: the total over the areas shown
-    monitored: int = 0
-    due: int = 0
-    completed: int = 0
-    alerts: Counter = field(default_factory=Counter)
-    ack_minutes: list[float] = field(default_factory=list)
-
-    @property
-    def compliance(self) -> float | None:
-        return round(100.0 * self.completed / self.due, 1) if self.due else None
-
-    @property
-    def ack_median(self) -> float | None:
-        return round(statistics.median(self.ack_minutes), 1) if self.ack_minutes else None
-
-
-@dataclass
-class Stats:
-    days: list[date]
-    wards: list[Area]
-    rows: list[StatRow]  # per ward and day, wards in path order, days ascending
-    totals: list[StatRow]  # per day over every ward shown
-
-
-def statistics_by_area(
-    *,
-    session: Session,
-    staff: StaffUser,
-    root: Area | None,
-    days: int,
-    now: datetime,
-    zone: ZoneInfo,
-) -> Stats:
-    """Per ward (in ``root``'s subtree, within scope) and local day (the last ``days`` days,
-    today included): people monitored (isolation overlapping the day), prompts due by now and
-    completed, alerts raised by kind, minutes from raising to acknowledging (median).
-
-    Computed in Python over the rows of the period: a ward's week is a few thousand prompts.
-    A city-wide reporting replica would aggregate in SQL instead (docs/dashboard.md)."""
-    today = now.astimezone(zone).date()
-    day_list = [today - timedelta(days=i) for i in range(days - 1, -1, -1)]
-    start = datetime.combine(day_list[0], datetime.min.time(), tzinfo=zone)
-    end = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    wards = [a for a in areas_in_scope(session=session, staff=staff) if a.kind is AreaKind.ward]
-    if root is not None:
-        wards = [w for w in wards if w.path.startswith(root.path)]
-    ward_ids = [w.id for w in wards]
-    rows = {(d, w.id): StatRow(d, w) for w in wards for d in day_list}
-    totals = {d: StatRow(d, None) for d in day_list}
-
-    def add(day: date, ward_id: int, fn) -> None:
-        if (day, ward_id) in rows:
-            fn(rows[(day, ward_id)])
-            fn(totals[day])
-
-    if not ward_ids:
-        return Stats(day_list, wards, [], list(totals.values()))
-    persons = session.execute(
-        select(Person.id, Person.ward_id, Person.isolation_start, Person.isolation_end).where(
-            Person.ward_id.in_(ward_ids),
-            Person.isolation_start < end,
-            Person.isolation_end >= start,
-        )
-    ).all()
-    for _pid, ward_id, iso_start, iso_end in persons:
-        first = max(iso_start.astimezone(zone).date(), day_list[0])
-        last = min(iso_end.astimezone(zone).date(), today)
-        d = first
-        while d <= last:
-            add(d, ward_id, lambda r: setattr(r, "monitored", r.monitored + 1))
-            d += timedelta(days=1)
-    prompts = session.execute(
-        select(Person.ward_id, CheckinPrompt.due_at, CheckinPrompt.state)
-        .join(Person, Person.id == CheckinPrompt.person_id)
-        .where(
-            Person.ward_id.in_(ward_ids),
-            CheckinPrompt.due_at >= start,
-            CheckinPrompt.due_at < end,
-            CheckinPrompt.state.not_in(NOT_COUNTED),
-            or_(CheckinPrompt.due_at <= now, CheckinPrompt.state == PromptState.completed),
-        )
-    ).all()
-    for ward_id, due_at, state in prompts:
-        day = due_at.astimezone(zone).date()
-        done = state is PromptState.completed
-
-        def bump(r: StatRow, done: bool = done) -> None:
-            r.due += 1
-            r.completed += int(done)
-
-        add(day, ward_id, bump)
-    alerts = session.execute(
-        select(Alert.area_id, Alert.kind, Alert.created_at, Alert.acknowledged_at).where(
-            Alert.area_id.in_(ward_ids), Alert.created_at >= start, Alert.created_at < end
-        )
-    ).all()
-    for ward_id, kind, created_at, acked_at in alerts:
-        day = created_at.astimezone(zone).date()
-        minutes = (acked_at - created_at).total_seconds() / 60 if acked_at else None
-
-        def count(r: StatRow, kind: AlertKind = kind, minutes: float | None = minutes) -> None:
-            r.alerts[kind.value] += 1
-            if minutes is not None:
-                r.ack_minutes.append(minutes)
-
-        add(day, ward_id, count)
-    ordered = [rows[(d, w.id)] for w in wards for d in day_list]
-    return Stats(day_list, wards, ordered, [totals[d] for d in day_list])
-
-
-def alert_kind_series(stats: Stats) -> dict[str, list[int]]:
-    """Alerts per kind per day (totals), for the stacked bar chart."""
-    series: dict[str, list[int]] = defaultdict(list)
-    for kind in AlertKind:
-        for row in stats.totals:
-            series[kind.value].append(row.alerts.get(kind.value, 0))
-    return dict(series)

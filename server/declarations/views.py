@@ -14,7 +14,7 @@ from server.declarations.schemas import DeclarationIn
 from server.enums import StaffRole
 from server.errors import ApiError, request_language
 from server.limits import per_device
-from server.people.scope import person_in_scope
+from server.scope import person_in_scope
 from server.validation import json_body
 from server.web import ctx, db_session
 

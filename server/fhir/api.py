@@ -12,207 +12,75 @@
   the caller's area.
 
 Everything is ``application/fhir+json``; every error is an ``OperationOutcome`` carrying the
-same stable ``code`` and Vietnamese/English text as the problem+json errors elsewhere.
+same stable ``code`` and Vietnamese/English text as the problem+json errors elsewhere
+(:mod:`server.fhir.outcome`). Search parameters and Bundles: :mod:`server.fhir.search`; the
+CapabilityStatement: :mod:`server.fhir.capability`; resources: :mod:`server.fhir.mapping`.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.capabilitystatement import CapabilityStatement
-from fhir.resources.R4B.operationoutcome import OperationOutcome
 from flask import Blueprint, Response, g, json, request, send_file, url_for
 from sqlalchemy import func, select
 
-from server import audit, errors
-from server.auth import current_staff, staff_required
+from server import audit
+from server.auth import staff_required
 from server.checkins.models import CheckinPrompt
 from server.declarations.models import Declaration
 from server.enums import StaffRole
 from server.errors import ApiError
-from server.fhir import bulk, mapping
-from server.fhir.export import CLOSED, TYPES
+from server.fhir import bulk, mapping, search
+from server.fhir.capability import capability_statement
+from server.fhir.export import CLOSED
 from server.fhir.models import FhirExportJob
+from server.fhir.outcome import accepted, fhir_response
 from server.people.models import Area, Person
-from server.people.scope import person_in_scope, persons_in_scope, scope_root
+from server.scope import person_in_scope, persons_in_scope, scope_root
 from server.web import ctx, db_session
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir/r4")
 
-FHIR_JSON = "application/fhir+json"
 NDJSON = "application/fhir+ndjson"
-PROBLEM_SYSTEM = f"{mapping.BASE}/CodeSystem/problem"
-DEFAULT_COUNT, MAX_COUNT = 20, 100
 EXPORTERS = (StaffRole.admin, StaffRole.area_staff)
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 NDJSON_FORMATS = {"application/fhir+ndjson", "application/ndjson", "ndjson"}
-
-#: Our problem codes → the OperationOutcome issue type (http://hl7.org/fhir/issue-type).
-ISSUE_TYPES = {
-    "not_found": "not-found",
-    "unauthorized": "login",
-    "forbidden": "forbidden",
-    "method_not_allowed": "not-supported",
-    "unsupported_media_type": "not-supported",
-    "request_too_large": "too-long",
-    "rate_limited": "throttled",
-    "service_unavailable": "transient",
-    "internal_error": "exception",
-    "export_failed": "exception",
-}
-
-errors.register_messages(
-    {
-        "fhir_invalid_search": {
-            "vi": ("Tham số tìm kiếm không hợp lệ", "Một tham số tìm kiếm FHIR không hợp lệ."),
-            "en": ("Invalid search parameter", "A FHIR search parameter is not valid."),
-        },
-        "fhir_respond_async_required": {
-            "vi": (
-                "Cần xử lý bất đồng bộ",
-                "Yêu cầu $export phải có tiêu đề Prefer: respond-async.",
-            ),
-            "en": (
-                "Asynchronous request required",
-                "An $export request needs the header Prefer: respond-async.",
-            ),
-        },
-        "export_failed": {
-            "vi": ("Xuất dữ liệu thất bại", "Quá trình xuất dữ liệu FHIR bị lỗi. Hãy thử lại."),
-            "en": ("Export failed", "The FHIR export failed. Please start it again."),
-        },
-    }
-)
-
-
-def operation_outcome(
-    code: str, status: int, title: str, detail: str, lang: str, extra: dict[str, Any]
-) -> Response:
-    """The renderer of every error under ``/fhir/``: an OperationOutcome, same code and text."""
-    issues = [
-        {
-            "severity": "error" if status < 500 else "fatal",
-            "code": ISSUE_TYPES.get(code, "invalid"),
-            "details": {
-                "coding": [{"system": PROBLEM_SYSTEM, "code": code, "display": title}],
-                "text": detail,
-            },
-        }
-    ]
-    for item in extra.get("errors") or []:
-        if isinstance(item, dict):
-            issues.append(
-                {
-                    "severity": "error",
-                    "code": "invalid",
-                    "details": {"text": str(item.get("message", ""))},
-                    "expression": [str(item.get("field", ""))] if item.get("field") else None,
-                }
-            )
-    outcome = OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": issues})
-    return fhir_response(outcome, status)
-
-
-errors.register_renderer("/fhir/", operation_outcome)
-
-
-def fhir_response(resource: Any, status: int = 200, headers: dict[str, str] | None = None):
-    body = resource if isinstance(resource, str) else resource.model_dump_json(exclude_none=True)
-    response = Response(body, status=status, mimetype=FHIR_JSON)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers.update(headers or {})
-    return response
-
-
-def _accepted(text: str, headers: dict[str, str] | None = None) -> Response:
-    """202 with an informational OperationOutcome (Bulk Data allows one as the body)."""
-    outcome = OperationOutcome.model_validate(
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "information", "code": "informational", "diagnostics": text}],
-        }
-    )
-    return fhir_response(outcome, 202, headers)
 
 
 def _now() -> datetime:
     return ctx().clock.now()
 
 
-def _invalid(param: str, message: str) -> ApiError:
-    return ApiError(
-        "fhir_invalid_search", 400, extra={"errors": [{"field": param, "message": message}]}
+def _audit(
+    action: str,
+    details: dict[str, Any],
+    *,
+    person: Person | None = None,
+    area_id: int | None = None,
+) -> None:
+    """Audit what the caller was served or started: about ``person`` (a read or search), or
+    an export job of ``area_id``."""
+    audit.record(
+        session=db_session(),
+        actor_kind="staff",
+        actor_id=g.staff.id,
+        action=action,
+        target_kind="person" if person is not None else None,
+        target_id=person.id if person is not None else None,
+        area_id=person.ward_id if person is not None else area_id,
+        ip=request.remote_addr,
+        at=_now(),
+        details=details,
     )
-
-
-# --- capability statement ------------------------------------------------------------------
 
 
 @bp.get("/metadata")
 def metadata():
     """The CapabilityStatement: what this server reads, searches and exports."""
-    search_count = {"name": "_count", "type": "number", "documentation": f"1–{MAX_COUNT}"}
-    search_offset = {"name": "_offset", "type": "number"}
-    by_patient = {"name": "patient", "type": "reference", "documentation": "required"}
-    statement = CapabilityStatement.model_validate(
-        {
-            "resourceType": "CapabilityStatement",
-            "status": "active",
-            "date": "2026-12-03",
-            "publisher": "isocheck",
-            "kind": "instance",
-            "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
-            "software": {"name": "isocheck"},
-            "implementation": {
-                "description": "isocheck home-isolation monitoring",
-                "url": url_for(".metadata", _external=True).removesuffix("/metadata"),
-            },
-            # Served resources are built with the R4B models but use only elements that are the
-            # same in R4 4.0.1 (docs/fhir.md), the version VN Core targets.
-            "fhirVersion": "4.0.1",
-            "format": ["application/fhir+json"],
-            "rest": [
-                {
-                    "mode": "server",
-                    "security": {
-                        "description": "Bearer staff token (POST /api/v1/auth/token); results "
-                        "are limited to the caller's area; every served record is audited."
-                    },
-                    "resource": [
-                        {
-                            "type": "Patient",
-                            "interaction": [{"code": "read"}, {"code": "search-type"}],
-                            "searchParam": [
-                                {"name": "_lastUpdated", "type": "date"},
-                                search_count,
-                                search_offset,
-                            ],
-                        },
-                        {
-                            "type": "Observation",
-                            "interaction": [{"code": "search-type"}],
-                            "searchParam": [by_patient, search_count, search_offset],
-                        },
-                        {
-                            "type": "EpisodeOfCare",
-                            "interaction": [{"code": "search-type"}],
-                            "searchParam": [by_patient],
-                        },
-                    ],
-                    "operation": [
-                        {
-                            "name": "export",
-                            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
-                        }
-                    ],
-                }
-            ],
-        }
-    )
-    return fhir_response(statement)
+    base_url = url_for(".metadata", _external=True).removesuffix("/metadata")
+    return fhir_response(capability_statement(base_url))
 
 
 # --- read and search -----------------------------------------------------------------------
@@ -230,21 +98,6 @@ def _areas_for(person: Person) -> dict[int, Area]:
     return areas
 
 
-def _audit(action: str, person: Person, details: dict[str, Any]) -> None:
-    audit.record(
-        session=db_session(),
-        actor_kind="staff",
-        actor_id=g.staff.id,
-        action=action,
-        target_kind="person",
-        target_id=person.id,
-        area_id=person.ward_id,
-        ip=request.remote_addr,
-        at=_now(),
-        details=details,
-    )
-
-
 def _scoped(person_id: int) -> Person:
     person = person_in_scope(session=db_session(), staff=g.staff, person_id=person_id)
     if person is None:
@@ -252,88 +105,10 @@ def _scoped(person_id: int) -> Person:
     return person
 
 
-def _only(*allowed: str) -> None:
-    unknown = sorted(set(request.args) - set(allowed))
-    if unknown:  # strict: a filter silently ignored would hand out more than was asked for
-        raise _invalid(unknown[0], f"unsupported search parameter: {unknown[0]}")
-
-
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise _invalid(name, f"{name} must be an integer from {lo} to {hi}")
-    return int(raw)
-
-
-def _paging() -> tuple[int, int]:
-    return _int_arg("_count", DEFAULT_COUNT, 1, MAX_COUNT), _int_arg("_offset", 0, 0, 10**7)
-
-
-def _patient_arg() -> Person:
-    raw = request.args.get("patient")
-    if raw is None:
-        raise _invalid("patient", "patient is required")
-    value = raw.removeprefix("Patient/")
-    if not value.isdigit() or not 0 < int(value) < 2**31:
-        raise _invalid("patient", "patient must be Patient/{id}")
-    return _scoped(int(value))
-
-
-_PREFIXES = {"gt", "ge", "lt", "le"}
-
-
-def _last_updated_filters():
-    """``_lastUpdated=ge2026-11-24T00:00:00Z`` (gt/ge/lt/le, repeatable: a range)."""
-    clauses = []
-    for raw in request.args.getlist("_lastUpdated"):
-        prefix, value = raw[:2], raw[2:]
-        if prefix not in _PREFIXES:
-            raise _invalid("_lastUpdated", "use a prefix gt, ge, lt or le")
-        try:
-            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise _invalid("_lastUpdated", "not an ISO 8601 instant") from None
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        column = Person.updated_at
-        clauses.append(
-            {"gt": column > at, "ge": column >= at, "lt": column < at, "le": column <= at}[prefix]
-        )
-    return clauses
-
-
-def _bundle(entries: list[Any], *, total: int, count: int, offset: int, endpoint: str) -> Response:
-    args = {k: request.args.getlist(k) for k in request.args if k not in ("_count", "_offset")}
-
-    def page(at: int) -> str:
-        return url_for(endpoint, _external=True, **args, _count=count, _offset=at)
-
-    links = [{"relation": "self", "url": page(offset)}]
-    if offset + count < total:
-        links.append({"relation": "next", "url": page(offset + count)})
-    if offset > 0:
-        links.append({"relation": "previous", "url": page(max(0, offset - count))})
-    base = url_for(".metadata", _external=True).removesuffix("metadata")
-    bundle = Bundle.model_validate(
-        {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "timestamp": mapping.instant(_now()),
-            "total": total,
-            "link": links,
-            "entry": [
-                {
-                    "fullUrl": f"{base}{r.get_resource_type()}/{r.id}",
-                    "resource": r,
-                    "search": {"mode": "match"},
-                }
-                for r in entries
-            ],
-        }
+def _page(entries: list[Any], *, total: int, count: int, offset: int, endpoint: str):
+    return search.bundle(
+        entries, total=total, count=count, offset=offset, endpoint=endpoint, now=_now()
     )
-    return fhir_response(bundle)
 
 
 @bp.get("/Patient/<int:person_id>")
@@ -341,7 +116,7 @@ def _bundle(entries: list[Any], *, total: int, count: int, offset: int, endpoint
 def patient_read(person_id: int):
     person = _scoped(person_id)
     resource = mapping.patient(person, _areas_for(person))
-    _audit("fhir.read", person, {"type": "Patient"})
+    _audit("fhir.read", {"type": "Patient"}, person=person)
     db_session().commit()
     return fhir_response(resource)
 
@@ -349,17 +124,17 @@ def patient_read(person_id: int):
 @bp.get("/Patient")
 @staff_required()
 def patient_search():
-    _only("_lastUpdated", "_count", "_offset")
-    count, offset = _paging()
+    search.only("_lastUpdated", "_count", "_offset")
+    count, offset = search.paging()
     s = db_session()
-    query = persons_in_scope(session=s, staff=g.staff).where(*_last_updated_filters())
+    query = persons_in_scope(session=s, staff=g.staff).where(*search.last_updated_filters())
     total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
     persons = list(s.scalars(query.order_by(Person.id).offset(offset).limit(count)))
     resources = [mapping.patient(p, _areas_for(p)) for p in persons]
     for p in persons:
-        _audit("fhir.search", p, {"type": "Patient"})
+        _audit("fhir.search", {"type": "Patient"}, person=p)
     s.commit()
-    return _bundle(resources, total=total, count=count, offset=offset, endpoint=".patient_search")
+    return _page(resources, total=total, count=count, offset=offset, endpoint=".patient_search")
 
 
 def _observations(person: Person) -> list[Any]:
@@ -384,13 +159,13 @@ def _observations(person: Person) -> list[Any]:
 @bp.get("/Observation")
 @staff_required()
 def observation_search():
-    _only("patient", "_count", "_offset")
-    count, offset = _paging()
-    person = _patient_arg()
+    search.only("patient", "_count", "_offset")
+    count, offset = search.paging()
+    person = _scoped(search.patient_id())
     found = _observations(person)
-    _audit("fhir.search", person, {"type": "Observation", "count": len(found)})
+    _audit("fhir.search", {"type": "Observation", "count": len(found)}, person=person)
     db_session().commit()
-    return _bundle(
+    return _page(
         found[offset : offset + count],
         total=len(found),
         count=count,
@@ -402,13 +177,13 @@ def observation_search():
 @bp.get("/EpisodeOfCare")
 @staff_required()
 def episode_search():
-    _only("patient", "_count", "_offset")
-    count, offset = _paging()
-    person = _patient_arg()
+    search.only("patient", "_count", "_offset")
+    count, offset = search.paging()
+    person = _scoped(search.patient_id())
     found = [mapping.episode_of_care(person, _areas_for(person))]
-    _audit("fhir.search", person, {"type": "EpisodeOfCare"})
+    _audit("fhir.search", {"type": "EpisodeOfCare"}, person=person)
     db_session().commit()
-    return _bundle(
+    return _page(
         found[offset : offset + count],
         total=len(found),
         count=count,
@@ -418,28 +193,6 @@ def episode_search():
 
 
 # --- $export -------------------------------------------------------------------------------
-
-
-def _since_arg() -> datetime | None:
-    raw = request.args.get("_since")
-    if raw is None:
-        return None
-    try:
-        at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise _invalid("_since", "not an ISO 8601 instant") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def _types_arg() -> list[str]:
-    raw = request.args.get("_type")
-    if raw is None:
-        return list(TYPES)
-    asked = [t.strip() for t in raw.split(",") if t.strip()]
-    unknown = [t for t in asked if t not in TYPES]
-    if unknown or not asked:
-        raise _invalid("_type", f"exportable types: {', '.join(TYPES)}")
-    return asked
 
 
 def _sweep() -> None:
@@ -463,11 +216,11 @@ def export_kickoff():
     """Kick-off (FHIR Bulk Data): 202 + Content-Location of the status URL."""
     if "respond-async" not in request.headers.get("Prefer", ""):
         raise ApiError("fhir_respond_async_required", 400)
-    _only("_since", "_type", "_outputFormat")
+    search.only("_since", "_type", "_outputFormat")
     if request.args.get("_outputFormat", "application/fhir+ndjson") not in NDJSON_FORMATS:
-        raise _invalid("_outputFormat", "only application/fhir+ndjson")
-    since, types = _since_arg(), _types_arg()
-    s, staff = db_session(), current_staff()
+        raise search.invalid("_outputFormat", "only application/fhir+ndjson")
+    since, types = search.since_arg(), search.types_arg()
+    s, staff = db_session(), g.staff
     area = scope_root(session=s, staff=staff)
     if staff.role is not StaffRole.admin and area is None:
         raise ApiError("forbidden", 403)  # area staff without an area export nothing
@@ -483,20 +236,15 @@ def export_kickoff():
         request_url=request.url,
         now=_now(),
     )
-    audit.record(
-        session=s,
-        actor_kind="staff",
-        actor_id=staff.id,
-        action="fhir.export",
+    _audit(
+        "fhir.export",
+        {"job": job.id, "since": mapping.instant(since), "types": job.types},
         area_id=area.id if area else None,
-        ip=request.remote_addr,
-        at=_now(),
-        details={"job": job.id, "since": mapping.instant(since), "types": job.types},
     )
     s.commit()
     bulk.start(ctx().session_factory, ctx().settings.data_dir, ctx().clock, job.id)
     status_url = url_for(".export_status", job_id=job.id, _external=True)
-    return _accepted("export accepted", {"Content-Location": status_url})
+    return accepted("export accepted", {"Content-Location": status_url})
 
 
 @bp.get("/$export-status/<job_id>")
@@ -505,7 +253,7 @@ def export_status(job_id: str):
     job = _own_job(job_id)
     if job.status in bulk.ACTIVE:
         progress = f"{job.status}: {job.written} resources written"
-        return _accepted(progress, {"X-Progress": progress, "Retry-After": "2"})
+        return accepted(progress, {"X-Progress": progress, "Retry-After": "2"})
     if job.status == "failed":
         raise ApiError("export_failed", 500)
     counts = job.counts or {}
@@ -540,18 +288,9 @@ def export_cancel(job_id: str):
     job = _own_job(job_id)
     s = db_session()
     bulk.cancel(session=s, data_dir=ctx().settings.data_dir, job=job)
-    audit.record(
-        session=s,
-        actor_kind="staff",
-        actor_id=g.staff.id,
-        action="fhir.export.cancel",
-        area_id=job.area_id,
-        ip=request.remote_addr,
-        at=_now(),
-        details={"job": job.id},
-    )
+    _audit("fhir.export.cancel", {"job": job.id}, area_id=job.area_id)
     s.commit()
-    return _accepted("export cancelled")
+    return accepted("export cancelled")
 
 
 @bp.get("/$export-file/<job_id>/<rtype>.ndjson")
@@ -563,18 +302,9 @@ def export_file(job_id: str, rtype: str):
     path = bulk.job_dir(ctx().settings.data_dir, job.id) / f"{rtype}.ndjson"
     if not path.is_file():
         raise ApiError("not_found", 404)
-    s = db_session()
-    audit.record(
-        session=s,
-        actor_kind="staff",
-        actor_id=g.staff.id,
-        action="fhir.export.download",
-        area_id=job.area_id,
-        ip=request.remote_addr,
-        at=_now(),
-        details={"job": job.id, "type": rtype, "count": (job.counts or {}).get(rtype, 0)},
-    )
-    s.commit()
+    details = {"job": job.id, "type": rtype, "count": (job.counts or {}).get(rtype, 0)}
+    _audit("fhir.export.download", details, area_id=job.area_id)
+    db_session().commit()
     response = send_file(path, mimetype=NDJSON, conditional=False, max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -16,6 +16,7 @@ from server.declarations.models import Declaration
 from server.enums import AlertState
 from server.fhir import mapping
 from server.people.models import Area, Person
+from server.scope import person_ids_in_area
 
 TYPES = ("Patient", "EpisodeOfCare", "Observation", "QuestionnaireResponse", "Flag")
 CLOSED = tuple(mapping.CHECKIN_OUTCOMES)
@@ -26,13 +27,6 @@ OPEN_ALERTS = (AlertState.open, AlertState.acknowledged)
 
 class ExportCancelled(Exception):
     """The progress callback asked the export to stop (a ``DELETE`` of the ``$export`` job)."""
-
-
-def _persons_in(area: Area | None):
-    q = select(Person.id)
-    if area is not None:
-        q = q.join(Area, Area.id == Person.ward_id).where(Area.path.startswith(area.path))
-    return q
 
 
 def iter_resources(
@@ -50,7 +44,7 @@ def iter_resources(
     resolved since then, as ``inactive`` Flags, so a receiver can close the Flag it had."""
     wanted = set(types)
     areas = {a.id: a for a in session.scalars(select(Area))}
-    scope = _persons_in(area)
+    scope = person_ids_in_area(area)
     if wanted & {"Patient", "EpisodeOfCare", "Flag"}:
         yield from _person_resources(session, scope, areas, since, wanted)
     if wanted & {"QuestionnaireResponse", "Observation"}:

@@ -1,0 +1,69 @@
+"""Thống kê: statistics per ward and local day, two charts, and the same table as CSV
+(:mod:`server.dashboard.csv_export`)."""
+
+from __future__ import annotations
+
+from flask import Response, abort, g, render_template
+
+from server.dashboard import charts, i18n
+from server.dashboard import service as svc
+from server.dashboard.csv_export import stats_csv as csv_of
+from server.dashboard.pages import int_arg, now, t
+from server.dashboard.security import staff_page
+from server.dashboard.statistics import Stats, alert_kind_series, statistics_by_area
+from server.enums import AlertKind
+from server.people.models import Area
+from server.scope import area_for_filter, area_in_scope, areas_in_scope
+from server.web import ctx, db_session
+
+
+def _stats() -> tuple[Stats, Area | None, int]:
+    s = db_session()
+    area_id = int_arg("area")
+    root = None
+    if area_id is not None:
+        root = area_for_filter(session=s, staff=g.staff, area_id=area_id)
+        if root is None or not area_in_scope(session=s, staff=g.staff, area=root):
+            abort(404)
+    days = int_arg("days") or 7
+    days = min(max(days, 1), 31)
+    stats = statistics_by_area(
+        session=s, staff=g.staff, root=root, days=days, now=now(), zone=ctx().settings.zone
+    )
+    return stats, root, days
+
+
+@staff_page(*svc.MANAGERS)
+def stats():
+    data, root, days = _stats()
+    labels = [d.strftime("%d/%m") for d in data.days]
+    names = {k.value: i18n.label("alert_kind", k, g.lang) for k in AlertKind}
+    return render_template(
+        "dashboard/stats.html",
+        stats=data,
+        root=root,
+        days=days,
+        areas=areas_in_scope(session=db_session(), staff=g.staff),
+        kinds=list(AlertKind),
+        compliance_chart=charts.bar_chart(
+            list(zip(labels, [r.compliance for r in data.totals], strict=True)),
+            title=t("compliance_chart"),
+            empty=t("no_data"),
+        ),
+        alerts_chart=charts.stacked_bars(
+            labels, alert_kind_series(data), title=t("alerts_chart"), names=names
+        ),
+        query={k: v for k, v in (("area", root.id if root else None), ("days", days)) if v},
+    )
+
+
+@staff_page(*svc.MANAGERS)
+def stats_csv():
+    """The statistics table as CSV: one row per ward and day."""
+    data, _root, days = _stats()
+    body, name = csv_of(data, days=days, lang=g.lang)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
