@@ -20,7 +20,6 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from scheduler.models import SchedulerHeartbeat
 from scheduler.runner import Sweep
 from server.alerts.escalation import escalate_batch
 from server.alerts.non_reporting import raise_non_reporting
@@ -28,6 +27,7 @@ from server.checkins import lifecycle as prompts
 from server.clock import Clock
 from server.config import Settings
 from server.declarations.reminders import send_declaration_reminders
+from server.heartbeat import SchedulerHeartbeat
 from server.notify.delivery import deliver_notifications
 from server.people import lifecycle as people
 from server.schedule.planning import plan_batch

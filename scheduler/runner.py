@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.models import SchedulerHeartbeat
 from server.clock import Clock
 from server.config import Settings
 from server.db import session_scope
+from server.heartbeat import SchedulerHeartbeat
 from server.schedule import bulk
 
 log = logging.getLogger("isocheck.scheduler")

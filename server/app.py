@@ -5,26 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, g
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 
 from server import errors, limits, observability, validation
 from server.clock import Clock, SystemClock
 from server.config import Settings, load_settings
-from server.db import make_engine, make_session_factory
-
-
-class Isocheck:
-    """What the app shares between requests: settings, engine, session factory and clock.
-    Reached as ``current_app.extensions["isocheck"]`` (see :func:`server.web.ctx`)."""
-
-    def __init__(self, settings: Settings, clock: Clock) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.engine = make_engine(settings.effective_database_url)
-        self.session_factory: sessionmaker[Session] = make_session_factory(self.engine)
-        #: Set when the scheduler runs inside this process (``isocheck serve``).
-        self.scheduler: Any = None
+from server.web import Isocheck
 
 
 def create_app(
@@ -85,6 +72,7 @@ def create_app(
         if session is not None and not _close_quietly(session, rollback=False):
             return errors.problem("service_unavailable", 503, headers={"Retry-After": "5"})
         return response
+
     _register_verification_messages()
     limits.init_app(app, settings)
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from server import audit
 from server.clock import Clock
+from server.config import Settings
 from server.enums import AreaKind, Category, PersonStatus, StaffRole
 from server.people.models import Person
 from server.people.service import create_staff, ensure_area, get_staff_by_username
@@ -105,8 +106,9 @@ class DemoReport:
     open_prompt: tuple[str, datetime] | None = None
 
 
-def load_demo(*, session: Session, clock: Clock) -> DemoReport:
-    """Create whatever part of the demo world is missing. Safe to run any number of times."""
+def load_demo(*, session: Session, clock: Clock, settings: Settings) -> DemoReport:
+    """Create whatever part of the demo world is missing. Safe to run any number of times.
+    ``settings`` (schedule policy, time zone) plan the demo's open prompt."""
     report = DemoReport()
     city, created = ensure_area(session=session, code=CITY[0], name=CITY[1], kind=AreaKind.city)
     report.created_areas += created
@@ -178,7 +180,7 @@ def load_demo(*, session: Session, clock: Clock) -> DemoReport:
             area_id=person.ward_id,
             details={"source": "demo"},
         )
-    report.open_prompt = _open_demo_prompt(session=session, now=now)
+    report.open_prompt = _open_demo_prompt(session=session, now=now, settings=settings)
     return report
 
 
@@ -212,7 +214,9 @@ def reset_demo_passwords(*, session: Session, clock: Clock) -> list[tuple[str, s
     return out
 
 
-def _open_demo_prompt(*, session: Session, now: datetime) -> tuple[str, datetime] | None:
+def _open_demo_prompt(
+    *, session: Session, now: datetime, settings: Settings
+) -> tuple[str, datetime] | None:
     """Leave the first demo person with a check-in prompt open now (unless one is live or was
     asked for recently), so the first ``make run`` shows a check-in end to end."""
     from server.checkins.on_demand import request_checkins
@@ -223,9 +227,13 @@ def _open_demo_prompt(*, session: Session, now: datetime) -> tuple[str, datetime
     if person is None:
         return None
     made = request_checkins(
-        session=session, persons=[person], now=now, resolver=resolver_for(session=session),
-        actor_id=None, quiet_hours=False,
-    )  # fmt: skip
+        session=session,
+        persons=[person],
+        now=now,
+        resolver=resolver_for(session=session, settings=settings),
+        actor_id=None,
+        quiet_hours=False,
+    )
     if not made.prompts:
         return None
     return person.full_name, made.prompts[0].due_at

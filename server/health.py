@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from scheduler.models import SchedulerHeartbeat
+from server.heartbeat import SchedulerHeartbeat
 from server.web import ctx, db_session
 
 bp = Blueprint("health", __name__)

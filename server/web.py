@@ -1,14 +1,29 @@
-"""Helpers for request handlers: the request's database session and the shared state."""
+"""What request handlers share: the app's state (:class:`Isocheck`), the request's database
+session."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from flask import current_app, g
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-if TYPE_CHECKING:
-    from server.app import Isocheck
+from server.clock import Clock
+from server.config import Settings
+from server.db import make_engine, make_session_factory
+
+
+class Isocheck:
+    """What the app shares between requests: settings, engine, session factory and clock.
+    Reached as ``current_app.extensions["isocheck"]`` (see :func:`ctx`)."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = make_engine(settings.effective_database_url)
+        self.session_factory: sessionmaker[Session] = make_session_factory(self.engine)
+        #: Set when the scheduler runs inside this process (``isocheck serve``).
+        self.scheduler: Any = None
 
 
 def ctx() -> Isocheck:

@@ -125,7 +125,7 @@ def test_api_error_carries_code_extra_and_headers(app, client, code, status):
 
 
 def test_failing_sweep_is_contained_and_recorded(session_factory, clock, settings):
-    from scheduler.models import SchedulerHeartbeat
+    from server.heartbeat import SchedulerHeartbeat
 
     def broken(**_):
         raise ValueError("bad row")

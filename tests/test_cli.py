@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from server.cli import main
+from isocheck.cli import main
 from server.db import make_engine, make_session_factory
 from server.models import Area, Person, StaffUser
 

@@ -1,6 +1,6 @@
 """``isocheck outbox``: what the notification outbox holds, for administrators.
 
-:data:`outbox_command` is registered on the ``isocheck`` group by ``server.cli``.
+:data:`outbox_command` is registered on the ``isocheck`` group by ``isocheck.cli``.
 """
 
 from __future__ import annotations

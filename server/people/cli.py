@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from server.cli_context import CliContext, pass_cli
 from server.validation import errors_of
 
 
@@ -50,14 +51,20 @@ from server.validation import errors_of
     help="Enrolment photo; repeat for 2–3 photos.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_cli
 def enrol_command(
-    photos: tuple[Path, ...], as_json: bool, days: int, comorbidities, pregnant, **fields
+    cli: CliContext,
+    photos: tuple[Path, ...],
+    as_json: bool,
+    days: int,
+    comorbidities,
+    pregnant,
+    **fields,
 ) -> None:
     """Enrol a person in home isolation, with 1–3 photos through the strict quality gate.
 
     Exits 1 (with the reason) when a photo is refused; the person is then not created.
     """
-    from server.cli import _settings  # the same settings handling as every command
     from server.db import make_engine, make_session_factory, session_scope
     from server.faces import get_verifier
     from server.people import enrolment
@@ -66,7 +73,7 @@ def enrol_command(
     from server.people.service import get_area_by_code
     from verification import VerificationError
 
-    settings = _settings()
+    settings = cli.settings
     start = fields.pop("isolation_start") or datetime.now(UTC).isoformat()
     end = (
         fields.pop("isolation_end")

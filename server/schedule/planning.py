@@ -320,9 +320,7 @@ class ReplanResult:
     created: int = 0
 
 
-def replan_person(
-    *, session: Session, person: Person, now: datetime, settings=None
-) -> ReplanResult:
+def replan_person(*, session: Session, person: Person, now: datetime, settings) -> ReplanResult:
     """Bring ``person``'s future prompts in line with their current policy, isolation period and
     status. Call it after changing any of these (enrolment, staff edits, area policy edits).
 
@@ -332,10 +330,6 @@ def replan_person(
     3. Future ``cancelled`` prompts whose slot is back are planned again (fresh nonce).
     4. New slots are inserted (``ON CONFLICT DO NOTHING``) and ``planned_until`` is reset.
     Prompts already open, answered or closed are never touched."""
-    if settings is None:
-        from server.config import Settings
-
-        settings = Settings()
     horizon_end = now + timedelta(hours=settings.schedule_horizon_hours)
     resolver = resolver_for(session=session, settings=settings)
     promptable = person.status in PROMPTABLE and person.isolation_end > now
@@ -401,7 +395,10 @@ def replan_person(
     ]
     result.created += len(
         bulk.insert_ignore(
-            session, _PROMPTS, fresh, conflict=("person_id", "slot_key"),
+            session,
+            _PROMPTS,
+            fresh,
+            conflict=("person_id", "slot_key"),
             returning=[_PROMPTS.c.id],
         )  # fmt: skip
     )

@@ -31,6 +31,7 @@ from server.people.models import Area, Person
 
 log = logging.getLogger("isocheck.schedule")
 
+
 class PolicyError(ValueError):
     """A schedule policy (or one level of overrides) is invalid; the message says why."""
 
@@ -299,17 +300,9 @@ class PolicyResolver:
         return cached
 
 
-def _settings(settings):
-    if settings is None:
-        from server.config import Settings
-
-        settings = Settings()
-    return settings
-
-
-def resolver_for(*, session: Session, settings=None) -> PolicyResolver:
-    """A :class:`PolicyResolver` configured from ``settings`` (default: the environment)."""
-    settings = _settings(settings)
+def resolver_for(*, session: Session, settings) -> PolicyResolver:
+    """A :class:`PolicyResolver` configured from ``settings`` (a :class:`server.config.Settings`,
+    passed in by the caller: this module never reads the environment)."""
     return PolicyResolver(
         session=session,
         settings_overrides=settings.schedule_policy,
@@ -317,14 +310,14 @@ def resolver_for(*, session: Session, settings=None) -> PolicyResolver:
     )
 
 
-def effective_policy(*, session: Session, person: Person, settings=None) -> SchedulePolicy:
+def effective_policy(*, session: Session, person: Person, settings) -> SchedulePolicy:
     """The person's policy: defaults ← settings ← city ← district ← ward ← person."""
     return resolver_for(session=session, settings=settings).policy(
         ward_id=person.ward_id, person_overrides=person.schedule_policy
     )
 
 
-def effective_zone(*, session: Session, person: Person, settings=None) -> ZoneInfo:
+def effective_zone(*, session: Session, person: Person, settings) -> ZoneInfo:
     """The person's time zone: person → ward → district → city → ``settings.timezone``."""
     return resolver_for(session=session, settings=settings).zone(
         ward_id=person.ward_id, person_zone=person.timezone

@@ -10,6 +10,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import func, select
 
 from server.clock import FrozenClock
+from server.config import load_settings
 from server.declarations.models import Declaration
 from server.demo import load_demo
 from server.fhir.export import TYPES, export_ndjson
@@ -19,7 +20,7 @@ from tests.conftest import T0
 
 
 def _world(session):
-    load_demo(session=session, clock=FrozenClock(T0))
+    load_demo(session=session, clock=FrozenClock(T0), settings=load_settings())
     persons = list(session.scalars(select(Person).order_by(Person.id)))
     session.add(
         Declaration(

@@ -16,12 +16,12 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from scheduler.jobs import declaration_reminders
-from scheduler.models import SchedulerHeartbeat
 from scheduler.runner import INSTANCE, run_sweep
 from server.clock import FrozenClock
 from server.db import make_engine, make_session_factory
 from server.declarations.reminders import send_declaration_reminders
 from server.enums import AreaKind, PersonStatus
+from server.heartbeat import SchedulerHeartbeat
 from server.notify.models import Notification
 from server.people.models import Device, Person
 from server.people.service import create_area

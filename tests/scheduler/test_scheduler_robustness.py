@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from scheduler.cli import scheduler_status_command
 from scheduler.jobs import SWEEPS
-from scheduler.models import SchedulerHeartbeat
 from scheduler.runner import run_sweep
 from server.alerts.models import Alert, AlertOccurrence
 from server.checkins import lifecycle
@@ -29,6 +28,7 @@ from server.checkins.messaging import PersonMessage, send_to_persons
 from server.checkins.models import CheckinPrompt
 from server.clock import FrozenClock
 from server.enums import PromptKind, PromptState, StaffRole
+from server.heartbeat import SchedulerHeartbeat
 from server.notify.models import Notification
 from server.notify.routing import notify_person
 from server.people.models import Device, StaffUser

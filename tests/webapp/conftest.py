@@ -103,7 +103,7 @@ def _ready(url: str) -> bool:
 
 def _serve_command() -> list[str]:
     script = Path(sys.executable).with_name("isocheck")  # the console script of the venv
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "isocheck.cli"]
 
 
 @pytest.fixture(scope="module")

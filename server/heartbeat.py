@@ -1,4 +1,7 @@
-"""The scheduler's heartbeat, one row per sweep name, so /readyz and operators see its lag."""
+"""The scheduler's heartbeat, one row per sweep name, so /readyz and operators see its lag.
+
+Owned by the server (its table, /readyz, the metrics read it); the scheduler writes it.
+"""
 
 from __future__ import annotations
 
