@@ -81,8 +81,8 @@ def serve(
 def scheduler_cmd(cli: CliContext) -> None:
     """Run the scheduler alone (production; any number of instances may run)."""
     from scheduler.app import build_scheduler
-    from server.clock import SystemClock
-    from server.db import make_engine, make_session_factory
+    from server.core.clock import SystemClock
+    from server.core.db import make_engine, make_session_factory
 
     settings = cli.settings
     logging.basicConfig(level=settings.log_level.upper())
@@ -133,7 +133,7 @@ def db_downgrade(cli: CliContext, revision: str) -> None:
 def db_current(cli: CliContext) -> None:
     """Print the database's revision and the code's head revision."""
     from server import migrate
-    from server.db import make_engine
+    from server.core.db import make_engine
 
     engine = make_engine(cli.settings.effective_database_url)
     click.echo(
@@ -155,8 +155,8 @@ def demo(cli: CliContext, reset_passwords: bool) -> None:
     Lost them? `isocheck demo --reset-passwords` prints new ones.
     """
     from server import migrate
-    from server.clock import SystemClock
-    from server.db import make_engine, make_session_factory, session_scope
+    from server.core.clock import SystemClock
+    from server.core.db import make_engine, make_session_factory, session_scope
     from server.demo import load_demo
 
     settings = cli.settings

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.jobs import SWEEPS, Job
 from scheduler.runner import run_sweep
-from server.clock import Clock
 from server.config import Settings
+from server.core.clock import Clock
 
 log = logging.getLogger("isocheck.scheduler")
 

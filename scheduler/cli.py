@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from server.alerts.models import Alert
 from server.checkins.models import CheckinPrompt
 from server.cli_context import CliContext, pass_cli
-from server.enums import AlertState, PromptState
+from server.core.enums import AlertState, PromptState
 from server.heartbeat import SchedulerHeartbeat
 
 
@@ -68,8 +68,8 @@ def status_report(*, session, now: datetime) -> str:
 @pass_cli
 def scheduler_status_command(cli: CliContext) -> None:
     """Print each sweep's last run, duration and error, and prompts/alerts by state."""
-    from server.clock import SystemClock
-    from server.db import make_engine, make_session_factory
+    from server.core.clock import SystemClock
+    from server.core.db import make_engine, make_session_factory
 
     settings = cli.settings
     engine = make_engine(settings.effective_database_url)

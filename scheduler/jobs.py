@@ -24,8 +24,8 @@ from scheduler.runner import Sweep
 from server.alerts.escalation import escalate_batch
 from server.alerts.non_reporting import raise_non_reporting
 from server.checkins import lifecycle as prompts
-from server.clock import Clock
 from server.config import Settings
+from server.core.clock import Clock
 from server.declarations.reminders import send_declaration_reminders
 from server.heartbeat import SchedulerHeartbeat
 from server.notify.delivery import deliver_notifications

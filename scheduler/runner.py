@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.clock import Clock
 from server.config import Settings
-from server.db import session_scope
+from server.core import sql
+from server.core.clock import Clock
+from server.core.db import session_scope
 from server.heartbeat import SchedulerHeartbeat
-from server.schedule import bulk
 
 log = logging.getLogger("isocheck.scheduler")
 
@@ -67,7 +67,7 @@ def run_sweep(
         with session_scope(session_factory) as session:
             # an upsert, not get-then-insert: two schedulers writing a sweep's first heartbeat
             # at once must not collide on pk_scheduler_heartbeats (issue 20)
-            bulk.upsert(
+            sql.upsert(
                 session, SchedulerHeartbeat.__table__,
                 [{"name": name, "last_run_at": clock.now(), "last_duration_s": duration,
                   "instance": INSTANCE, "last_error": error}],

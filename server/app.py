@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 
 from server import errors, limits, observability, validation
-from server.clock import Clock, SystemClock
 from server.config import Settings, load_settings
+from server.core.clock import Clock, SystemClock
 from server.web import Isocheck
 
 

@@ -11,10 +11,10 @@ from flask import g, request, session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from server.enums import PersonStatus, StaffRole
+from server.core.enums import PersonStatus, StaffRole
+from server.core.security import token_digest
 from server.errors import ApiError
 from server.people.models import Device, Person, StaffUser
-from server.security import token_digest
 from server.web import ctx, db_session
 
 #: Staff API tokens live this long (seconds); the dashboard uses its session cookie instead.

@@ -13,13 +13,13 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import audit
-from server.clock import Clock
 from server.config import Settings
-from server.enums import AreaKind, Category, PersonStatus, StaffRole
+from server.core import audit
+from server.core.clock import Clock
+from server.core.enums import AreaKind, Category, PersonStatus, StaffRole
+from server.core.security import new_password
 from server.people.models import Person
 from server.people.service import create_staff, ensure_area, get_staff_by_username
-from server.security import new_password
 
 CITY = ("79", "Thành phố Hồ Chí Minh")
 DISTRICT = ("79-764", "Quận Gò Vấp")
@@ -189,8 +189,8 @@ def reset_demo_passwords(*, session: Session, clock: Clock) -> list[tuple[str, s
     once as (username, role, area, password) — the first run's were printed once and may be lost.
     Sessions and API tokens of those accounts end (``password_changed_at``) and the change is
     audited. Demo mode only (the command refuses in production)."""
+    from server.core.security import hash_password
     from server.people.models import StaffUser
-    from server.security import hash_password
 
     names = ["admin"] + [f"tramyte.p{name.split()[-1]}" for _code, name, _c in WARDS]
     now = clock.now()

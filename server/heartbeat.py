@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Float, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base
+from server.core.db import Base
 
 
 class SchedulerHeartbeat(Base):

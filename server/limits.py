@@ -9,8 +9,8 @@ from flask import Flask
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
+from server.core.security import token_digest
 from server.errors import problem
-from server.security import token_digest
 
 
 def _on_breach(limit: RequestLimit):

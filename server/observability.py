@@ -57,7 +57,7 @@ class DatabaseCollector:
         from sqlalchemy import func, select
 
         from server.alerts.models import Alert
-        from server.enums import AlertState
+        from server.core.enums import AlertState
         from server.heartbeat import SchedulerHeartbeat
         from server.notify.models import Notification
 

@@ -8,9 +8,9 @@ from typing import Any
 from flask import current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.clock import Clock
 from server.config import Settings
-from server.db import make_engine, make_session_factory
+from server.core.clock import Clock
+from server.core.db import make_engine, make_session_factory
 
 
 class Isocheck:

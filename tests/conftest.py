@@ -14,9 +14,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.clock import FrozenClock
 from server.config import Settings, load_settings
-from server.db import make_engine, make_session_factory
+from server.core.clock import FrozenClock
+from server.core.db import make_engine, make_session_factory
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("ISOCHECK_TEST_DATABASE_URL")

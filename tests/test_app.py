@@ -22,7 +22,7 @@ def test_readyz_checks_the_database(client):
 def test_readyz_is_red_when_the_database_is_gone(app, client):
     state = app.extensions["isocheck"]
     state.engine.dispose()
-    from server.db import make_engine, make_session_factory
+    from server.core.db import make_engine, make_session_factory
 
     state.session_factory = make_session_factory(
         make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")

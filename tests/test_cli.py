@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from isocheck.cli import main
-from server.db import make_engine, make_session_factory
+from server.core.db import make_engine, make_session_factory
 from server.models import Area, Person, StaffUser
 
 
@@ -58,7 +58,7 @@ def test_demo_is_idempotent(env):
 def test_demo_reset_passwords_prints_new_ones_that_work(env, monkeypatch):
     import re
 
-    from server.security import verify_password
+    from server.core.security import verify_password
 
     runner = CliRunner()
     first = runner.invoke(main, ["demo"])

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.enums import StaffRole
+from server.core.enums import StaffRole
 from server.people.models import StaffUser
 
 SECRET_NAME = "Nguyễn Thị Bí Mật"

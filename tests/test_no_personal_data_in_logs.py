@@ -8,7 +8,7 @@ import logging
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from server.db import make_engine
+from server.core.db import make_engine
 from server.people.models import Area
 
 SECRET_NAME = "Nguyễn Bí Mật 0909123456"

@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from server import crypto
+from server.core import crypto
 from server.people.models import Device, Person
 from server.storage import ImageStore, image_store
 from tests.api.contract import activate, add_staff, enrol, make_places, staff_token
@@ -21,7 +21,7 @@ def fast_password_hashing(monkeypatch):
     from argon2 import PasswordHasher
 
     monkeypatch.setattr(
-        "server.security._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        "server.core.security._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
 
 
@@ -134,9 +134,9 @@ def test_activation_codes_are_stored_as_a_keyed_hash(client, session, clock, set
     import hashlib
     from datetime import timedelta
 
+    from server.core.security import code_digest
     from server.people.enrolment import normalise_code
     from server.people.models import ActivationCode
-    from server.security import code_digest
 
     make_places(session)
     add_staff(session, "admin.codes", "admin-pass-2026", role="admin")

@@ -43,14 +43,14 @@ from server.checkins.service import (
     apply_verdict,
     find_prompt_for_upload,
 )
-from server.dashboard.service import ReviewError, review_attempt
-from server.enums import (
+from server.core.enums import (
     AlertKind,
     AlertState,
     AttemptDecision,
     NotificationState,
     PromptState,
 )
+from server.dashboard.service import ReviewError, review_attempt
 from server.errors import ApiError
 from server.faces import get_verifier
 from server.notify import delivery

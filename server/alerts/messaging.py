@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.alerts.models import Alert
-from server.enums import NotificationState, StaffRole
+from server.core import sql
+from server.core.enums import NotificationState, StaffRole
 from server.notify.messaging import alert_payload
 from server.notify.models import Notification
 from server.notify.routing import (
@@ -29,7 +30,6 @@ from server.notify.routing import (
 )
 from server.notify.routing import _key as fit_key
 from server.people.models import Area, Person, StaffUser
-from server.schedule import bulk
 
 
 def notify_level(*, session: Session, alert: Alert, now: datetime) -> int:
@@ -149,7 +149,7 @@ def notify_levels(*, session: Session, alerts: Sequence[Alert], now: datetime) -
         ):  # fmt: skip
             add(channel, recipient, key, staff_id)
         rows |= mine
-    bulk.insert_ignore_many(
+    sql.insert_ignore_many(
         session, Notification.__table__, list(rows.values()), conflict=("idempotency_key",)
     )
     return len(rows)

@@ -16,12 +16,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server import audit
 from server.alerts.models import Alert, AlertOccurrence
-from server.enums import AlertKind, AlertState, StaffRole
+from server.core import audit, sql
+from server.core.enums import AlertKind, AlertState, StaffRole
 from server.people.models import Area, Person, StaffUser
 from server.people.scope import area_in_scope
-from server.schedule import bulk
 
 #: Per kind: (severity 1-4, minutes the ward has to acknowledge before the district is told).
 #: Severe symptoms get the shortest deadline; areas may override minutes (Area.escalation_policy).
@@ -137,7 +136,7 @@ def raise_alert(
     }
     # ON CONFLICT DO NOTHING: a concurrent sweep inserting the same key first is not an error
     table = Alert.__table__
-    inserted = bulk.insert_ignore(
+    inserted = sql.insert_ignore(
         session, table, [values], conflict=("dedupe_key",), returning=[table.c.id]
     )
     if not inserted:
@@ -189,7 +188,7 @@ def absorb(
     ``last_occurred_at`` is ``now``. No message is sent: the ward was told when the alert was
     raised and the alert is still open in its queue. Returns False when the key was known."""
     table = AlertOccurrence.__table__
-    inserted = bulk.insert_ignore(
+    inserted = sql.insert_ignore(
         session, table,
         [{"alert_id": alert.id, "dedupe_key": dedupe_key, "occurred_at": now,
           "prompt_id": prompt_id, "attempt_id": attempt_id, "declaration_id": declaration_id,
@@ -308,7 +307,7 @@ def _insert_alerts(
             "attempt_id": None, "declaration_id": None, "details": r.details, "created_at": now,
         })  # fmt: skip
     table = Alert.__table__
-    inserted = bulk.insert_ignore(
+    inserted = sql.insert_ignore(
         session, table, rows, conflict=("dedupe_key",), returning=[table.c.id]
     )
     ids = [row.id for row in inserted]

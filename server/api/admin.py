@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from server.api.serialize import iso, person_admin
 from server.auth import current_staff, issue_staff_token, staff_required
-from server.enums import StaffRole
+from server.core.enums import StaffRole
 from server.errors import ApiError
 from server.faces import get_verifier, server_fault
 from server.limits import per_ip
@@ -207,7 +207,7 @@ def revoke_devices(person_id: int):
 
 
 def _measurements(exc) -> dict:
-    from server.jsonsafe import json_safe
+    from server.core.jsonsafe import json_safe
 
     return json_safe(getattr(exc, "details", {}) or {})
 

@@ -17,7 +17,7 @@ from server.api.serialize import attempt_json, iso, person_summary, prompt_json
 from server.auth import device_required
 from server.checkins import service as checkins
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AttemptDecision, PromptState
+from server.core.enums import AttemptDecision, PromptState
 from server.errors import ApiError, request_language
 from server.faces import get_verifier
 from server.limits import per_device, per_device_judged, per_ip

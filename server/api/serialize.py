@@ -7,7 +7,7 @@ from typing import Any
 
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.service import attempts_left
-from server.enums import PromptState
+from server.core.enums import PromptState
 from server.errors import message
 from server.people.models import Person
 

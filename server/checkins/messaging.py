@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.enums import NotificationState
+from server.core import sql
+from server.core.enums import NotificationState
 from server.notify.messaging import person_payload
 from server.notify.models import Notification
 from server.notify.routing import _key as fit_key
 from server.people.models import Device, Person
-from server.schedule import bulk
 from server.schedule.policy import PolicyResolver
 
 _NOTIFICATIONS = Notification.__table__
@@ -113,12 +113,12 @@ def send_to_persons(
                 }
             )
     if count_inserted:
-        inserted = bulk.insert_ignore(
+        inserted = sql.insert_ignore(
             session, _NOTIFICATIONS, rows, conflict=("idempotency_key",),
             returning=[_NOTIFICATIONS.c.person_id],
         )  # fmt: skip
         return len({row.person_id for row in inserted})
-    bulk.insert_ignore_many(session, _NOTIFICATIONS, rows, conflict=("idempotency_key",))
+    sql.insert_ignore_many(session, _NOTIFICATIONS, rows, conflict=("idempotency_key",))
     return len(rows)
 
 

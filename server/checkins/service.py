@@ -22,14 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from server import audit
 from server.alerts.service import raise_alert
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.config import Settings
-from server.enums import AlertKind, AttemptDecision, ImageKind, PromptState
+from server.core import audit
+from server.core.enums import AlertKind, AttemptDecision, ImageKind, PromptState
+from server.core.geo import haversine_m, outside_geofence
+from server.core.jsonsafe import json_safe
 from server.errors import ApiError
-from server.geo import haversine_m, outside_geofence
-from server.jsonsafe import json_safe
 from server.people.enrolment import (
     add_template,
     keep_perceptual_hashes,

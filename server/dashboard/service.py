@@ -21,12 +21,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, case, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from server import audit
 from server.alerts.models import Alert
-from server.audit import AuditEvent
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.declarations.models import Declaration
-from server.enums import (
+from server.core import audit
+from server.core.audit import AuditEvent
+from server.core.enums import (
     AlertKind,
     AlertState,
     AreaKind,
@@ -35,6 +34,7 @@ from server.enums import (
     RiskLevel,
     StaffRole,
 )
+from server.declarations.models import Declaration
 from server.people.models import Area, FaceTemplate, Person, StaffUser, StoredImage
 from server.people.scope import persons_in_scope, scope_root
 

@@ -43,7 +43,6 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from server import audit
 from server.alerts.service import (
     AlertScopeError,
     AlertStateError,
@@ -51,15 +50,16 @@ from server.alerts.service import (
     resolve_alert,
 )
 from server.auth import current_staff, end_sessions, open_session
+from server.core import audit
+from server.core.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRole
+from server.core.security import hash_password, verify_password
 from server.dashboard import charts, i18n
 from server.dashboard import service as svc
-from server.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRole
 from server.errors import ApiError, problem
 from server.limits import limiter
 from server.people.models import Area, Person, StaffUser
 from server.people.scope import area_in_scope, person_in_scope
 from server.people.service import check_login
-from server.security import hash_password, verify_password
 from server.web import ctx, db_session
 
 log = logging.getLogger("isocheck.dashboard")

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.checkins import messaging
+from server.core.enums import PersonStatus
 from server.declarations.models import Declaration
-from server.enums import PersonStatus
 from server.notify.models import Notification
 from server.people.models import Person
 from server.schedule.policy import PolicyResolver

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server import audit
 from server.alerts.service import raise_alert
 from server.config import Settings
+from server.core import audit
+from server.core.enums import AlertKind, AlertState, RiskLevel
 from server.declarations import risk
 from server.declarations.models import Declaration
 from server.declarations.schemas import DeclarationIn
-from server.enums import AlertKind, AlertState, RiskLevel
 from server.errors import ApiError
 from server.people.models import Area, Person
 from server.validation import field_error

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from server.api.serialize import iso
 from server.auth import current_staff, device_required, staff_required
+from server.core.enums import StaffRole
 from server.declarations import service
 from server.declarations.models import Declaration
 from server.declarations.schemas import DeclarationIn
-from server.enums import StaffRole
 from server.errors import ApiError, request_language
 from server.limits import per_device
 from server.people.scope import person_in_scope

@@ -27,11 +27,12 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from flask import Blueprint, Response, g, json, request, send_file, url_for
 from sqlalchemy import func, select
 
-from server import audit, errors
+from server import errors
 from server.auth import current_staff, staff_required
 from server.checkins.models import CheckinPrompt
+from server.core import audit
+from server.core.enums import StaffRole
 from server.declarations.models import Declaration
-from server.enums import StaffRole
 from server.errors import ApiError
 from server.fhir import bulk, mapping
 from server.fhir.export import CLOSED, TYPES

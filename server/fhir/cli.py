@@ -22,8 +22,8 @@ def export_command() -> None:
 @pass_cli
 def export_fhir(cli: CliContext, area_code: str | None, since: str | None, out_dir: Path) -> None:
     """Write FHIR R4 NDJSON (one file per resource type) to OUT."""
-    from server import audit
-    from server.db import make_engine, make_session_factory, session_scope
+    from server.core import audit
+    from server.core.db import make_engine, make_session_factory, session_scope
     from server.fhir.export import export_ndjson
     from server.people.service import get_area_by_code
 

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.alerts.models import Alert
-from server.enums import AlertKind
+from server.core.enums import AlertKind
 from server.people.models import Area, Person
 
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.alerts.models import Alert
-from server.enums import AlertKind, StaffRole
+from server.core.enums import AlertKind, StaffRole
 from server.notify.messaging import alert_payload, person_payload
 from server.notify.models import Notification
 from server.notify.outbox import enqueue

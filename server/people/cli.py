@@ -65,7 +65,7 @@ def enrol_command(
 
     Exits 1 (with the reason) when a photo is refused; the person is then not created.
     """
-    from server.db import make_engine, make_session_factory, session_scope
+    from server.core.db import make_engine, make_session_factory, session_scope
     from server.faces import get_verifier
     from server.people import enrolment
     from server.people.flows import enrol_person

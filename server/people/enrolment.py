@@ -12,14 +12,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server import audit, crypto
 from server.config import Settings
-from server.enums import AreaKind, ImageKind, PersonStatus
+from server.core import audit, crypto
+from server.core.enums import AreaKind, ImageKind, PersonStatus
+from server.core.jsonsafe import json_safe
+from server.core.security import code_digest, new_token, token_digest
 from server.errors import ApiError
-from server.jsonsafe import json_safe
 from server.people.models import ActivationCode, Area, Device, FaceTemplate, Person, StoredImage
 from server.people.schemas import PersonCreate
-from server.security import code_digest, new_token, token_digest
 from server.storage import ImageStore
 from server.validation import field_error
 

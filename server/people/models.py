@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db import Base, utcnow
-from server.enums import AreaKind, Category, PersonStatus, RiskLevel, StaffRole, db_enum
+from server.core.db import Base, utcnow
+from server.core.enums import AreaKind, Category, PersonStatus, RiskLevel, StaffRole, db_enum
 
 
 class Area(Base):

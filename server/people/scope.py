@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from server.enums import StaffRole
+from server.core.enums import StaffRole
 from server.people.models import Area, Person, StaffUser
 
 

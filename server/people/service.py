@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import audit
-from server.enums import AreaKind, StaffRole
+from server.core import audit
+from server.core.enums import AreaKind, StaffRole
+from server.core.security import hash_password, password_needs_rehash, verify_password
 from server.people.models import Area, StaffUser
-from server.security import hash_password, password_needs_rehash, verify_password
 
 #: Which kind of area may sit under which.
 PARENT_KIND = {

@@ -34,9 +34,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from server.checkins.models import CheckinPrompt
-from server.enums import PersonStatus, PromptKind, PromptState
+from server.core import sql
+from server.core.enums import PersonStatus, PromptKind, PromptState
 from server.people.models import Person
-from server.schedule import bulk
 from server.schedule.models import SchedulePlan
 from server.schedule.policy import PolicyResolver, SchedulePolicy, resolver_for
 from verification.liveness import new_challenge
@@ -281,7 +281,7 @@ def plan_batch(
         )
         .order_by(Person.id)
     )
-    rows = session.execute(bulk.lock_batch(session, query, limit=limit, of=Person)).all()
+    rows = session.execute(sql.lock_batch(session, query, limit=limit, of=Person)).all()
     if not rows:
         return PlanBatch(0, 0, after_id)
     resolver = resolver_for(session=session, settings=settings)
@@ -296,14 +296,14 @@ def plan_batch(
         )  # fmt: skip
         prompts += [_prompt_row(pid, s, plan.policy, now) for s in plan.slots]
         plans.append({"person_id": pid, "planned_until": plan.planned_until, "updated_at": now})
-    bulk.insert_ignore_many(session, _PROMPTS, prompts, conflict=("person_id", "slot_key"))
+    sql.insert_ignore_many(session, _PROMPTS, prompts, conflict=("person_id", "slot_key"))
     # rows of this batch created now: what was inserted (a clash kept the older row)
     inserted = session.scalar(
         select(func.count()).where(
             _PROMPTS.c.person_id.in_([r[0] for r in rows]), _PROMPTS.c.created_at == now
         )
     )
-    bulk.upsert(
+    sql.upsert(
         session,
         SchedulePlan.__table__,
         plans,
@@ -394,7 +394,7 @@ def replan_person(*, session: Session, person: Person, now: datetime, settings) 
         _prompt_row(person.id, s, plan.policy, now) for k, s in wanted.items() if k not in taken
     ]
     result.created += len(
-        bulk.insert_ignore(
+        sql.insert_ignore(
             session,
             _PROMPTS,
             fresh,
@@ -402,7 +402,7 @@ def replan_person(*, session: Session, person: Person, now: datetime, settings) 
             returning=[_PROMPTS.c.id],
         )  # fmt: skip
     )
-    bulk.upsert(
+    sql.upsert(
         session,
         SchedulePlan.__table__,
         [{"person_id": person.id, "planned_until": plan.planned_until, "updated_at": now}],
@@ -413,7 +413,7 @@ def replan_person(*, session: Session, person: Person, now: datetime, settings) 
 
 
 def _cas(session: Session, prompt_id: int, old: PromptState, values: dict[str, Any]) -> int:
-    moved = bulk.update_ids(
+    moved = sql.update_ids(
         session,
         CheckinPrompt,
         [prompt_id],

@@ -20,7 +20,7 @@ from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import select
 
 from server.checkins.models import CheckinAttempt
-from server.enums import AttemptDecision, PersonStatus
+from server.core.enums import AttemptDecision, PersonStatus
 from server.people.models import Person
 from tests.api.contract import (
     WARD_3,

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.service import Verdict, apply_verdict
-from server.enums import AttemptDecision, PromptState
+from server.core.enums import AttemptDecision, PromptState
 from server.faces import get_verifier
 from server.people.models import Person
 from tests.checkins.test_checkin_e2e import A_SELFIES, world  # noqa: F401 (fixture)

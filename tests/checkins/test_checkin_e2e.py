@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from server.alerts.models import Alert
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AreaKind, PromptKind, PromptState, StaffRole
+from server.core.enums import AreaKind, PromptKind, PromptState, StaffRole
 from server.people.models import StoredImage
 from server.people.service import create_area, create_staff
 from tests.faces import faces_dir, photo

@@ -17,7 +17,7 @@ def test_over_http_a_printed_photo_selfie_goes_to_review_and_a_live_one_verifies
     """The server's verifier with PAD on: an attack ends in review with presentation_suspected
     (no attempt used), a live capture of the same person still verifies."""
     import server.faces
-    from server.enums import PromptState
+    from server.core.enums import PromptState
     from tests.checkins.test_checkin_e2e import World
 
     monkeypatch.setattr(server.faces, "_verifier", Verifier(pad_model_path=need_model()))

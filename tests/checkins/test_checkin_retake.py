@@ -12,7 +12,7 @@ from sqlalchemy import select
 from server.alerts.models import Alert
 from server.checkins import lifecycle
 from server.checkins.models import CheckinAttempt
-from server.enums import AttemptDecision, PromptState
+from server.core.enums import AttemptDecision, PromptState
 from tests.checkins.test_checkin_e2e import A_ENROL, A_SELFIES, World
 from tests.faces import faces_dir, photo
 from verification import Verifier

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server.audit import AuditEvent
 from server.checkins.models import CheckinPrompt
-from server.enums import PromptState
+from server.core.audit import AuditEvent
+from server.core.enums import PromptState
 from tests.dashboard.world import csrf_token, log_in
 
 

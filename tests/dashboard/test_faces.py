@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AttemptDecision, ImageKind, PromptKind, PromptState
+from server.core.enums import AttemptDecision, ImageKind, PromptKind, PromptState
 from server.people.enrolment import store_image
 from server.people.models import FaceTemplate, Person, StoredImage
 from server.storage import image_store

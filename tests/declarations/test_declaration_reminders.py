@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from scheduler.jobs import declaration_reminders
+from server.core.enums import AreaKind, PersonStatus
 from server.declarations.models import Declaration
-from server.enums import AreaKind, PersonStatus
 from server.notify.models import Notification
 from server.people.models import Device, Person
 from server.people.service import create_area

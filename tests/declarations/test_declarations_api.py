@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from server.alerts.models import Alert, AlertOccurrence
+from server.core.enums import AlertKind, AreaKind, PersonStatus, RiskLevel, StaffRole
 from server.declarations.models import Declaration
-from server.enums import AlertKind, AreaKind, PersonStatus, RiskLevel, StaffRole
 from server.people.enrolment import activate_device, issue_activation_code
 from server.people.models import Person, StaffUser
 from server.people.service import create_area, create_staff

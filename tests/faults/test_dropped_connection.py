@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from server.db import make_engine
+from server.core.db import make_engine
 from tests.conftest import PG_URL
 
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import func, select
 
-from server.clock import FrozenClock
 from server.config import load_settings
+from server.core.clock import FrozenClock
 from server.declarations.models import Declaration
 from server.demo import load_demo
 from server.fhir.export import TYPES, export_ndjson

@@ -14,7 +14,7 @@ from typing import Any
 from requests.structures import CaseInsensitiveDict
 
 from server.config import Settings
-from server.enums import AreaKind, StaffRole
+from server.core.enums import AreaKind, StaffRole
 from server.people.models import Area, Device, Person, StaffUser
 from server.people.service import create_area
 
@@ -168,7 +168,7 @@ def stop_receiver(rec: Receiver) -> None:
 
 def run_delivery(session_factory, clock, settings: Settings, channels=None) -> int:
     """One delivery sweep as the scheduler's runner runs it: its own unit of work."""
-    from server.db import session_scope
+    from server.core.db import session_scope
     from server.notify.delivery import build_channels, deliver_notifications
 
     with session_scope(session_factory) as session:

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from notify_helpers import notify_settings, run_delivery
 
 from server.alerts.service import raise_alert
-from server.enums import AlertKind, NotificationState
+from server.core.enums import AlertKind, NotificationState
 from server.notify.models import Notification
 from server.notify.routing import notify_alert
 from server.people.models import StaffUser

@@ -8,7 +8,7 @@ import pytest
 from notify_helpers import make_person
 
 from server.alerts.service import raise_alert
-from server.enums import AlertKind, StaffRole
+from server.core.enums import AlertKind, StaffRole
 from server.notify.models import Notification
 from server.notify.routing import (
     DEFAULT_ROUTING,

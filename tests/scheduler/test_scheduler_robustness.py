@@ -26,8 +26,8 @@ from server.alerts.models import Alert, AlertOccurrence
 from server.checkins import lifecycle
 from server.checkins.messaging import PersonMessage, send_to_persons
 from server.checkins.models import CheckinPrompt
-from server.clock import FrozenClock
-from server.enums import PromptKind, PromptState, StaffRole
+from server.core.clock import FrozenClock
+from server.core.enums import PromptKind, PromptState, StaffRole
 from server.heartbeat import SchedulerHeartbeat
 from server.notify.models import Notification
 from server.notify.routing import notify_person
@@ -67,9 +67,9 @@ CHILD = textwrap.dedent("""
     import server.checkins.messaging as m
     from scheduler.jobs import SWEEPS
     from scheduler.runner import run_sweep
-    from server.clock import FrozenClock
+    from server.core.clock import FrozenClock
     from server.config import load_settings
-    from server.db import make_engine, make_session_factory
+    from server.core.db import make_engine, make_session_factory
 
     real, calls = m.send_to_persons, []
     def stall(**kw):
@@ -245,7 +245,7 @@ def test_status_command_shows_sweeps_and_counts(session_factory, settings, db_ur
 
 def test_bulk_alert_notifications_equal_notify_alert(session, settings):
     from server.alerts.messaging import notify_levels
-    from server.enums import AlertKind, StaffRole
+    from server.core.enums import AlertKind, StaffRole
     from server.notify.routing import notify_alert
     from server.people.models import StaffUser
 

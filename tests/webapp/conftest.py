@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import requests
 
-from server.db import make_engine, make_session_factory
+from server.core.db import make_engine, make_session_factory
 from tests.api.contract import add_staff, bearer, enrol, make_places, staff_token
 
 REPO = Path(__file__).resolve().parents[2]
