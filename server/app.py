@@ -8,10 +8,10 @@ from flask import Flask, g
 from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 
-from server import errors, limits, observability, validation
 from server.config import Settings, load_settings
 from server.core.clock import Clock, SystemClock
-from server.web import Isocheck
+from server.http import limits, observability, problem, validation
+from server.http.context import Isocheck
 
 
 def create_app(
@@ -59,7 +59,7 @@ def create_app(
     # cannot name a row, so it is a 404 at routing time rather than an overflow (500) in SQL.
     app.url_map.converters["int"] = _DatabaseId
 
-    errors.init_app(app)
+    problem.init_app(app)
     validation.init_app(app)  # NUL bytes refused for every route (issue 13, finding 6)
     observability.init_app(app)
 
@@ -70,7 +70,7 @@ def create_app(
         # Retry-After, not an exception after the response started (issue 13, finding 14).
         session: Session | None = g.pop("db_session", None)
         if session is not None and not _close_quietly(session, rollback=False):
-            return errors.problem("service_unavailable", 503, headers={"Retry-After": "5"})
+            return problem.problem("service_unavailable", 503, headers={"Retry-After": "5"})
         return response
 
     _register_verification_messages()
@@ -81,7 +81,7 @@ def create_app(
     from server.dashboard.views import bp as dashboard_bp
     from server.declarations.views import bp as declarations_bp
     from server.fhir.api import bp as fhir_bp
-    from server.health import bp as health_bp
+    from server.http.health import bp as health_bp
     from server.webapp.views import bp as webapp_bp
 
     app.register_blueprint(health_bp)
@@ -154,6 +154,6 @@ def _register_verification_messages() -> None:
     languages as the server's own problems."""
     from verification.messages import MESSAGES
 
-    errors.register_messages(
+    problem.register_messages(
         {code: {lang: tuple(m) for lang, m in texts.items()} for code, texts in MESSAGES.items()}
     )

@@ -101,7 +101,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def app(settings: Settings, engine: Engine, clock: FrozenClock):
     from server.app import create_app
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     application = create_app(settings, clock=clock, test_config={"TESTING": True})
     if limiter.enabled:

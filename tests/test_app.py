@@ -110,7 +110,7 @@ def test_500_is_problem_json_and_hides_the_exception(app, client):
 
 @pytest.mark.parametrize("code,status", [("validation_error", 422), ("rate_limited", 429)])
 def test_api_error_carries_code_extra_and_headers(app, client, code, status):
-    from server.errors import ApiError
+    from server.http.problem import ApiError
 
     @app.get("/fail")
     def fail():

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from scheduler.runner import run_sweep
 from server.alerts.service import raise_alert
 from server.core.enums import AlertKind, AreaKind, PersonStatus
+from server.http.observability import configure_logging
 from server.models import Notification, Person
 from server.notify.outbox import enqueue
-from server.observability import configure_logging
 from server.people.service import create_area
 
 

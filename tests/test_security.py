@@ -104,7 +104,7 @@ def test_behind_a_proxy_each_phone_has_its_own_limit(settings, engine, clock):
     """ISOCHECK_PROXY_HOPS=1 (nginx in front): limits count per phone address from
     X-Forwarded-For, not per proxy (activation is 5/minute per address in production)."""
     from server.app import create_app
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     app = create_app(settings.model_copy(update={"proxy_hops": 1,
                                                  "rate_limit_activation": "2/minute"}),
@@ -118,7 +118,7 @@ def test_behind_a_proxy_each_phone_has_its_own_limit(settings, engine, clock):
 def test_without_a_proxy_x_forwarded_for_is_ignored(settings, engine, clock):
     """With no proxy configured a client cannot pick its own rate-limit key."""
     from server.app import create_app
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     app = create_app(settings.model_copy(update={"rate_limit_activation": "2/minute"}),
                      clock=clock, test_config={"TESTING": True})  # fmt: skip

@@ -51,8 +51,8 @@ from server.core.enums import (
     PromptState,
 )
 from server.dashboard.service import ReviewError, review_attempt
-from server.errors import ApiError
 from server.faces import get_verifier
+from server.http.problem import ApiError
 from server.notify import delivery
 from server.notify.channel import OutboxMessage, Outcome, Result
 from server.notify.models import Notification

@@ -14,19 +14,19 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from sqlalchemy import select
 
 from server.api.serialize import attempt_json, iso, person_summary, prompt_json
-from server.auth import device_required
 from server.checkins import service as checkins
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.core.enums import AttemptDecision, PromptState
-from server.errors import ApiError, request_language
 from server.faces import get_verifier
-from server.limits import per_device, per_device_judged, per_ip
-from server.observability import CHECKINS, VERIFY_SECONDS
+from server.http.auth import device_required
+from server.http.context import ctx, db_session
+from server.http.limits import per_device, per_device_judged, per_ip
+from server.http.observability import CHECKINS, VERIFY_SECONDS
+from server.http.problem import ApiError, request_language
+from server.http.validation import field_error, json_body, validate
 from server.people.enrolment import activate_device, load_templates
 from server.people.schemas import ActivationRequest, PushTokenUpdate, plausible_moment
 from server.storage import image_store
-from server.validation import field_error, json_body, validate
-from server.web import ctx, db_session
 
 bp = Blueprint("mobile", __name__, url_prefix="/api/v1")
 

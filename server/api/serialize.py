@@ -8,7 +8,7 @@ from typing import Any
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.service import attempts_left
 from server.core.enums import PromptState
-from server.errors import message
+from server.http.problem import message
 from server.people.models import Person
 
 

@@ -29,7 +29,7 @@ from server.core import audit
 from server.core.enums import AlertKind, AttemptDecision, ImageKind, PromptState
 from server.core.geo import haversine_m, outside_geofence
 from server.core.jsonsafe import json_safe
-from server.errors import ApiError
+from server.http.problem import ApiError
 from server.people.enrolment import (
     add_template,
     keep_perceptual_hashes,

@@ -49,18 +49,18 @@ from server.alerts.service import (
     acknowledge_alert,
     resolve_alert,
 )
-from server.auth import current_staff, end_sessions, open_session
 from server.core import audit
 from server.core.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRole
 from server.core.security import hash_password, verify_password
 from server.dashboard import charts, i18n
 from server.dashboard import service as svc
-from server.errors import ApiError, problem
-from server.limits import limiter
+from server.http.auth import current_staff, end_sessions, open_session
+from server.http.context import ctx, db_session
+from server.http.limits import limiter
+from server.http.problem import ApiError, problem
 from server.people.models import Area, Person, StaffUser
 from server.people.scope import area_in_scope, person_in_scope
 from server.people.service import check_login
-from server.web import ctx, db_session
 
 log = logging.getLogger("isocheck.dashboard")
 

@@ -16,9 +16,9 @@ from server.core.enums import AlertKind, AlertState, RiskLevel
 from server.declarations import risk
 from server.declarations.models import Declaration
 from server.declarations.schemas import DeclarationIn
-from server.errors import ApiError
+from server.http.problem import ApiError
+from server.http.validation import field_error
 from server.people.models import Area, Person
-from server.validation import field_error
 
 #: A declaration may be entered a little ahead of the server's clock (phone clocks drift) and
 #: up to a week late (staff entering a paper record).

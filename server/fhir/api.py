@@ -27,19 +27,19 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from flask import Blueprint, Response, g, json, request, send_file, url_for
 from sqlalchemy import func, select
 
-from server import errors
-from server.auth import current_staff, staff_required
 from server.checkins.models import CheckinPrompt
 from server.core import audit
 from server.core.enums import StaffRole
 from server.declarations.models import Declaration
-from server.errors import ApiError
 from server.fhir import bulk, mapping
 from server.fhir.export import CLOSED, TYPES
 from server.fhir.models import FhirExportJob
+from server.http import problem as errors
+from server.http.auth import current_staff, staff_required
+from server.http.context import ctx, db_session
+from server.http.problem import ApiError
 from server.people.models import Area, Person
 from server.people.scope import person_in_scope, persons_in_scope, scope_root
-from server.web import ctx, db_session
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir/r4")
 

@@ -11,7 +11,7 @@ import click
 from pydantic import ValidationError
 
 from server.cli_context import CliContext, pass_cli
-from server.validation import errors_of
+from server.http.validation import errors_of
 
 
 @click.command("enrol")
@@ -100,7 +100,7 @@ def enrol_command(
         try:
             templates.append((path, verifier.enrol(path.read_bytes())))
         except VerificationError as exc:
-            from server.errors import message
+            from server.http.problem import message
 
             raise click.ClickException(
                 f"{path}: {exc.code} — {message(exc.code, 'en')[1]}"

@@ -17,11 +17,11 @@ from server.core import audit, crypto
 from server.core.enums import AreaKind, ImageKind, PersonStatus
 from server.core.jsonsafe import json_safe
 from server.core.security import code_digest, new_token, token_digest
-from server.errors import ApiError
+from server.http.problem import ApiError
+from server.http.validation import field_error
 from server.people.models import ActivationCode, Area, Device, FaceTemplate, Person, StoredImage
 from server.people.schemas import PersonCreate
 from server.storage import ImageStore
-from server.validation import field_error
 
 #: Enrolment photos per person: one is enough to start, two or three match better.
 MAX_ENROLMENT_PHOTOS = 3

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from server.config import Settings
 from server.declarations.risk import load_rules
 from server.declarations.service import person_zone, refresh_high_risk
-from server.errors import ApiError
+from server.http.problem import ApiError
 from server.people import enrolment
 from server.people.models import Area, Person
 from server.people.schemas import ISOLATION_START_WINDOW, PersonCreate

@@ -153,7 +153,7 @@ def login_staff(
     *, session: Session, username: str, password: str, now: datetime, ip: str | None
 ) -> StaffUser:
     """:func:`check_login`, committing the counters and raising the problem on failure."""
-    from server.errors import ApiError
+    from server.http.problem import ApiError
 
     user, error = check_login(session=session, username=username, password=password, now=now, ip=ip)
     if user is None:

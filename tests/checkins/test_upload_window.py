@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from server.checkins.service import LATE_GRACE, find_prompt_for_upload
-from server.errors import ApiError
+from server.http.problem import ApiError
 from tests.minimal_world import MiniWorld
 
 S = timedelta(seconds=1)

@@ -18,7 +18,6 @@ from PIL import Image
 from sqlalchemy.orm import object_session
 
 from server.alerts.service import raise_alert
-from server.auth import _password_fingerprint
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.core.enums import (
     AlertKind,
@@ -34,6 +33,7 @@ from server.core.enums import (
 from server.core.security import hash_password
 from server.declarations.schemas import DeclarationIn
 from server.declarations.service import submit
+from server.http.auth import _password_fingerprint
 from server.people.enrolment import store_image
 from server.people.models import Person, StaffUser
 from server.people.service import create_area

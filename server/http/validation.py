@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from flask import Flask, request
 from pydantic import BaseModel, ValidationError
 
-from server.errors import ApiError
+from server.http.problem import ApiError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -71,8 +71,8 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
 
 
 def field_error(field: str | None, key: str, **params: Any) -> dict[str, Any]:
-    """One ``errors[]`` entry in the request's language (server.errors.request_language)."""
-    from server.errors import request_language
+    """One ``errors[]`` entry in the request's language (server.http.problem.request_language)."""
+    from server.http.problem import request_language
 
     vi, en = FIELD_MESSAGES[key]
     text = en if request_language() == "en" else vi
@@ -91,7 +91,7 @@ def _message(err: dict[str, Any], lang: str) -> str:
 
 def errors_of(exc: ValidationError, lang: str | None = None) -> list[dict[str, Any]]:
     """Each failing field with a message in ``lang`` (default: the request's language)."""
-    from server.errors import request_language
+    from server.http.problem import request_language
 
     lang = lang or request_language()
     return [

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from server.core.enums import PersonStatus, StaffRole
 from server.core.security import token_digest
-from server.errors import ApiError
+from server.http.context import ctx, db_session
+from server.http.problem import ApiError
 from server.people.models import Device, Person, StaffUser
-from server.web import ctx, db_session
 
 #: Staff API tokens live this long (seconds); the dashboard uses its session cookie instead.
 STAFF_TOKEN_TTL_S = 12 * 3600

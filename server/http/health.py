@@ -7,7 +7,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.heartbeat import SchedulerHeartbeat
-from server.web import ctx, db_session
+from server.http.context import ctx, db_session
 
 bp = Blueprint("health", __name__)
 
