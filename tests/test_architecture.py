@@ -277,3 +277,49 @@ def test_long_file_list_is_not_stale():
         assert len(path.read_text(encoding="utf-8").splitlines()) > MAX_LINES, (
             f"{rel} is listed as long but is not; remove it from LONG_FILES"
         )
+
+
+def _external_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_core_is_the_bottom_layer(graph):
+    bad = sorted(
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        if m.startswith("server.core")
+        for t in targets
+        if not t.startswith("server.core")
+    )
+    assert not bad, "server/core imports upward:\n" + "\n".join(bad)
+    flask = sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "server" / "core").rglob("*.py")
+        if _external_imports(path) & {"flask", "werkzeug"}
+    )
+    assert not flask, f"server/core must not know HTTP: {flask}"
+
+
+# Entry points may use the HTTP layer's helpers; domain services, models and flows may not.
+_ENTRY_FILES = ("views", "cli")
+
+
+def test_domain_code_does_not_speak_http(graph):
+    domain = ("alerts", "checkins", "declarations", "notify", "people", "schedule")
+    bad = sorted(
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        if m.split(".")[:2][-1] in domain
+        and m.startswith("server.")
+        and m.rsplit(".", 1)[-1] not in _ENTRY_FILES
+        for t in targets
+        if t.startswith("server.http")
+    )
+    assert not bad, "domain code imports the HTTP layer:\n" + "\n".join(bad)

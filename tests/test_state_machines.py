@@ -50,9 +50,10 @@ from server.core.enums import (
     NotificationState,
     PromptState,
 )
+from server.core.errors import DomainError
 from server.dashboard.service import ReviewError, review_attempt
 from server.faces import get_verifier
-from server.http.problem import ApiError
+from server.http.problem import status_of
 from server.notify import delivery
 from server.notify.channel import OutboxMessage, Outcome, Result
 from server.notify.models import Notification
@@ -149,10 +150,10 @@ def test_release_cancels_only_live_prompts(world, session, clock, state):
 def test_an_upload_to_a_closed_prompt_is_refused_with_its_code(world, session, clock, state):
     person = world.person()
     prompt = world.prompt(person, state=state)
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(DomainError) as err:
         find_prompt_for_upload(session=session, person=person, nonce=prompt.nonce,
                                now=clock.now())  # fmt: skip
-    assert (err.value.code, err.value.status) == (CLOSED_CODES[state], 409)
+    assert (err.value.code, status_of(err.value)) == (CLOSED_CODES[state], 409)
     assert set(CLOSED_CODES) == set(_others(LIVE))  # every closed state has its answer
 
 

@@ -27,9 +27,9 @@ from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.config import Settings
 from server.core import audit
 from server.core.enums import AlertKind, AttemptDecision, ImageKind, PromptState
+from server.core.errors import Conflict, InvalidRequest, Unavailable
 from server.core.geo import haversine_m, outside_geofence
 from server.core.jsonsafe import json_safe
-from server.http.problem import ApiError
 from server.people.enrolment import (
     add_template,
     keep_perceptual_hashes,
@@ -99,7 +99,7 @@ def attempts_left(prompt: CheckinPrompt) -> int:
 def find_prompt_for_upload(
     *, session: Session, person: Person, nonce: str, now: datetime
 ) -> CheckinPrompt:
-    """The prompt ``nonce`` belongs to, if the person may still answer it (409 problems say
+    """The prompt ``nonce`` belongs to, if the person may still answer it (:class:`Conflict` says
     why not; an unknown nonce, or another person's, is ``invalid_nonce``)."""
     prompt = session.scalar(
         select(CheckinPrompt).where(
@@ -107,15 +107,15 @@ def find_prompt_for_upload(
         )
     )
     if prompt is None:
-        raise ApiError("invalid_nonce", 400)
+        raise InvalidRequest("invalid_nonce")
     if prompt.state in CLOSED_CODES:
-        raise ApiError(CLOSED_CODES[prompt.state], 409)
+        raise Conflict(CLOSED_CODES[prompt.state])
     if now < prompt.opens_at:
-        raise ApiError("window_not_open", 409, extra={"opens_at": prompt.opens_at.isoformat()})
+        raise Conflict("window_not_open", extra={"opens_at": prompt.opens_at.isoformat()})
     if now >= prompt.due_at + LATE_GRACE:
-        raise ApiError("window_closed", 409, extra={"due_at": prompt.due_at.isoformat()})
+        raise Conflict("window_closed", extra={"due_at": prompt.due_at.isoformat()})
     if attempts_left(prompt) <= 0:
-        raise ApiError("attempts_exhausted", 409)
+        raise Conflict("attempts_exhausted")
     return prompt
 
 
@@ -161,7 +161,7 @@ def record_upload(
             session.flush()
     except IntegrityError as exc:  # a concurrent retry with the same Idempotency-Key won
         store.delete(image.storage_key)
-        raise ApiError("checkin_in_progress", 409, headers={"Retry-After": "2"}) from exc
+        raise Conflict("checkin_in_progress", retry_after_s=2) from exc
     return attempt
 
 
@@ -235,7 +235,7 @@ def judge(
                 return verdict
     except VerificationError as exc:
         if server_fault(exc):  # our fault, never the person's
-            raise ApiError("service_unavailable", 503, headers={"Retry-After": "60"}) from exc
+            raise Unavailable("service_unavailable", retry_after_s=60) from exc
         return Verdict(
             AttemptDecision.rejected,
             exc.code,

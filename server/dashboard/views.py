@@ -51,13 +51,14 @@ from server.alerts.service import (
 )
 from server.core import audit
 from server.core.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRole
+from server.core.errors import DomainError
 from server.core.security import hash_password, verify_password
 from server.dashboard import charts, i18n
 from server.dashboard import service as svc
 from server.http.auth import current_staff, end_sessions, open_session
 from server.http.context import ctx, db_session
 from server.http.limits import limiter
-from server.http.problem import ApiError, problem
+from server.http.problem import ApiError, problem, request_language
 from server.people.models import Area, Person, StaffUser
 from server.people.scope import area_in_scope, person_in_scope
 from server.people.service import check_login
@@ -943,7 +944,7 @@ def person_declaration(person_id: int):
             now=_now(),
             entered_by_id=g.staff.id,
         )
-    except (ValidationError, ValueError, ApiError) as exc:
+    except (ValidationError, ValueError, ApiError, DomainError) as exc:
         s.rollback()
         flash(f"{_t('declaration_invalid')}: {_short_error(exc)}", "error")
         return redirect(url_for(".person", person_id=p.id))
@@ -957,8 +958,9 @@ def _short_error(exc: Exception) -> str:
         return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())[
             :300
         ]
-    if isinstance(exc, ApiError):
-        errs = exc.extra.get("errors") or []
+    if isinstance(exc, ApiError | DomainError):
+        fields = getattr(exc, "fields", ())
+        errs = exc.extra.get("errors") or [f.render(request_language()) for f in fields]
         return "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errs) or exc.code
     return str(exc)[:300]
 
@@ -1036,7 +1038,7 @@ def enrol():
         ), 422
     try:
         person, issued = _create_enrolled(data, ward, templates)
-    except ApiError as exc:
+    except (ApiError, DomainError) as exc:
         s.rollback()
         field_errors["national_id"] = i18n.code_message(exc.code, g.lang)[1]
         return render_template(

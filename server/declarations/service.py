@@ -13,11 +13,10 @@ from server.alerts.service import raise_alert
 from server.config import Settings
 from server.core import audit
 from server.core.enums import AlertKind, AlertState, RiskLevel
+from server.core.errors import FieldProblem, InvalidFields
 from server.declarations import risk
 from server.declarations.models import Declaration
 from server.declarations.schemas import DeclarationIn
-from server.http.problem import ApiError
-from server.http.validation import field_error
 from server.people.models import Area, Person
 
 #: A declaration may be entered a little ahead of the server's clock (phone clocks drift) and
@@ -111,17 +110,9 @@ def submit(
        it (counted, evidence kept, no second message: docs/declarations.md).
     """
     if data.measured_at > now + FUTURE_SKEW:
-        raise ApiError(
-            "validation_error",
-            422,
-            extra={"errors": [field_error("measured_at", "in_the_future")]},
-        )
+        raise InvalidFields(FieldProblem("measured_at", "in_the_future"))
     if data.measured_at < now - MAX_AGE:
-        raise ApiError(
-            "validation_error",
-            422,
-            extra={"errors": [field_error("measured_at", "older_than_7_days")]},
-        )
+        raise InvalidFields(FieldProblem("measured_at", "older_than_7_days"))
     rules = risk.load_rules(settings.risk_rules_file)
     zone = person_zone(session=session, person=person, settings=settings)
     refresh_high_risk(session=session, person=person, now=now, zone=zone, rules=rules)

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.config import Settings
+from server.core.errors import FieldProblem, InvalidFields
 from server.declarations.risk import load_rules
 from server.declarations.service import person_zone, refresh_high_risk
-from server.http.problem import ApiError
 from server.people import enrolment
 from server.people.models import Area, Person
 from server.people.schemas import ISOLATION_START_WINDOW, PersonCreate
@@ -41,18 +41,12 @@ def enrol_person(
     The caller checks the ward is in the actor's scope, and commits.
     """
     if abs(data.isolation_start - now) > ISOLATION_START_WINDOW:
-        raise ApiError(
-            "validation_error",
-            422,
-            extra={
-                "errors": [
-                    {
-                        "field": "isolation_start",
-                        "message": "isolation must start within 60 days of today",
-                        "type": "value_error",
-                    }
-                ]
-            },
+        raise InvalidFields(
+            FieldProblem(
+                "isolation_start",
+                "value_error",
+                text="isolation must start within 60 days of today",
+            )
         )
     person = enrolment.create_person(
         session=session, data=data, now=now, actor_id=actor_id, ward=ward

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from server.core import audit
 from server.core.enums import AreaKind, StaffRole
+from server.core.errors import Locked, NotAuthenticated
 from server.core.security import hash_password, password_needs_rehash, verify_password
 from server.people.models import Area, StaffUser
 
@@ -153,13 +154,12 @@ def login_staff(
     *, session: Session, username: str, password: str, now: datetime, ip: str | None
 ) -> StaffUser:
     """:func:`check_login`, committing the counters and raising the problem on failure."""
-    from server.http.problem import ApiError
-
     user, error = check_login(session=session, username=username, password=password, now=now, ip=ip)
     if user is None:
         session.commit()
-        status = 423 if error == "account_locked" else 401
-        raise ApiError(error or "invalid_credentials", status)
+        if error == "account_locked":
+            raise Locked(error)
+        raise NotAuthenticated(error or "invalid_credentials")
     return user
 
 
