@@ -174,7 +174,7 @@ def worker_kill(args) -> dict:
         db = db_checks(url, run)
         # the orphan sweep (grace 0 here: every request is over)
         from server.core.clock import SystemClock
-        from server.people.lifecycle import purge_orphan_files
+        from server.flows.person_lifecycle import purge_orphan_files
 
         factory = make_session_factory(make_engine(url))
         with factory() as s:

@@ -196,10 +196,10 @@ def demo(cli: CliContext, reset_passwords: bool) -> None:
 
 def _register_plugins() -> None:
     """Commands that live beside the code they drive."""
+    from isocheck.enrol import enrol_command
     from scheduler.cli import scheduler_status_command
     from server.fhir.cli import export_command
     from server.notify.cli import outbox_command
-    from server.people.cli import enrol_command
     from verification.cli import calibrate_command, verify_command
 
     main.add_command(enrol_command)

@@ -46,6 +46,7 @@ DOMAIN_PACKAGES = (
     "server.dashboard",
     "server.api",
     "server.webapp",
+    "server.flows",
 )
 
 

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.alerts.messaging import notify_level, renotify_top
 from server.alerts.models import Alert
 from server.alerts.service import area_chain, deadline_minutes
 from server.core import audit, sql
 from server.core.enums import AlertState
+from server.notify.alerts import notify_level, renotify_top
 
 log = logging.getLogger("isocheck.alerts")
 #: Longest interval between two repeats at the top level.

@@ -145,7 +145,7 @@ def raise_alert(
         return existing, False
     alert = session.get(Alert, inserted[0].id)
     assert alert is not None
-    from server.alerts.messaging import notify_level
+    from server.notify.alerts import notify_level
 
     notify_level(session=session, alert=alert, now=now)
     return alert, True
@@ -314,7 +314,7 @@ def _insert_alerts(
     if not ids:
         return []
     alerts = list(session.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id)))
-    from server.alerts.messaging import notify_levels
+    from server.notify.alerts import notify_levels
 
     notify_levels(session=session, alerts=alerts, now=now)
     return alerts

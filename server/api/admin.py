@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 from server.api.serialize import iso, person_admin
 from server.core.enums import StaffRole
 from server.faces import get_verifier, server_fault
+from server.flows.enrolment import enrol_person
 from server.http.auth import current_staff, issue_staff_token, staff_required
 from server.http.context import ctx, db_session
 from server.http.limits import per_ip
 from server.http.problem import ApiError
 from server.http.validation import field_error, json_body
 from server.people import enrolment
-from server.people.flows import enrol_person
 from server.people.models import Device, FaceTemplate, Person
 from server.people.schemas import PersonCreate, StaffLogin
 from server.people.scope import area_in_scope, person_in_scope

@@ -23,7 +23,7 @@ from server.core import sql
 from server.core.enums import NotificationState
 from server.notify.messaging import person_payload
 from server.notify.models import Notification
-from server.notify.routing import _key as fit_key
+from server.notify.routing import fit_key
 from server.people.models import Device, Person
 from server.schedule.policy import PolicyResolver
 

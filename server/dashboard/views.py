@@ -714,7 +714,7 @@ def _symptoms() -> list[str]:
 def _replan(person: Person) -> None:
     """Bring the person's future prompts in line (the scheduler's planning, when present)."""
     try:
-        from server.schedule.planning import replan_person
+        from server.checkins.planning import replan_person
     except ImportError:
         return
     kwargs: dict[str, Any] = {"session": db_session(), "person": person, "now": _now()}
@@ -1116,7 +1116,7 @@ def _enrol_photos(photos, photo_errors: list) -> list[tuple[Any, bytes, str]]:
 
 
 def _create_enrolled(data, ward: Area, templates):
-    from server.people.flows import enrol_person
+    from server.flows.enrolment import enrol_person
 
     return enrol_person(
         session=db_session(),

@@ -30,9 +30,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.alerts.models import Alert
 from server.core.enums import AlertKind, StaffRole
-from server.notify.messaging import alert_payload, person_payload
+from server.notify.messaging import AlertFacts, alert_payload, person_payload
 from server.notify.models import Notification
 from server.notify.outbox import enqueue
 from server.people.models import Area, Device, Person, StaffUser
@@ -110,7 +109,7 @@ def routing_for(*, session: Session, ward: Area) -> dict[str, Any]:
 # --------------------------------------------------------------------------- alerts
 
 
-def notify_alert(*, session: Session, alert: Alert, now: datetime) -> list[Notification]:
+def notify_alert(*, session: Session, alert: AlertFacts, now: datetime) -> list[Notification]:
     """Enqueue the notifications for ``alert`` at its current escalation level.
 
     1. Find the target area (ward / district / city for level 0 / 1 / 2) and the routing.
@@ -142,7 +141,7 @@ def notify_alert(*, session: Session, alert: Alert, now: datetime) -> list[Notif
     seen: set[str] = set()
 
     def add(channel: str, recipient: str, key: str, staff_id: int | None = None) -> None:
-        key = _key(key)
+        key = fit_key(key)
         if key not in seen:
             seen.add(key)
             rows.append(
@@ -260,7 +259,7 @@ def notify_person(
         enqueue(
             channel="fcm",
             recipient=d.push_token or "",
-            idempotency_key=_key(f"{idempotency_key}:d{d.id}"),
+            idempotency_key=fit_key(f"{idempotency_key}:d{d.id}"),
             **common,
         )
         for d in devices
@@ -270,7 +269,7 @@ def notify_person(
             enqueue(
                 channel="log",
                 recipient=f"person:{person.id}",
-                idempotency_key=_key(f"{idempotency_key}:log"),
+                idempotency_key=fit_key(f"{idempotency_key}:log"),
                 **common,
             )
         )
@@ -293,7 +292,7 @@ def _matches(rule: dict[str, Any], kind: AlertKind, level: int) -> bool:
     return (kinds == "*" or kind.value in kinds) and (levels is None or level in levels)
 
 
-def _key(key: str) -> str:
+def fit_key(key: str) -> str:
     """Idempotency keys fit the column (128): a longer one keeps its start and gains a hash."""
     if len(key) <= MAX_KEY:
         return key

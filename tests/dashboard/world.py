@@ -33,7 +33,7 @@ from server.core.enums import (
 from server.core.security import hash_password
 from server.declarations.schemas import DeclarationIn
 from server.declarations.service import submit
-from server.http.auth import _password_fingerprint
+from server.http.auth import password_fingerprint
 from server.people.enrolment import store_image
 from server.people.models import Person, StaffUser
 from server.people.service import create_area
@@ -250,7 +250,7 @@ def log_in(client, staff) -> None:
         db.refresh(staff)
     with client.session_transaction() as sess:
         sess["staff_id"] = staff.id
-        sess["pw"] = _password_fingerprint(staff)
+        sess["pw"] = password_fingerprint(staff)
         sess["ep"] = staff.session_epoch or 0
 
 

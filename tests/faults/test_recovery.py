@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from server.checkins import service as checkins
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.core.enums import AreaKind, PersonStatus, PromptState
-from server.people.lifecycle import purge_orphan_files
+from server.flows.person_lifecycle import purge_orphan_files
 from server.people.models import Device, Person, StoredImage
 from server.people.service import create_area
 from server.storage import image_store

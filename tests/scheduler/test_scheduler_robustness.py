@@ -244,8 +244,8 @@ def test_status_command_shows_sweeps_and_counts(session_factory, settings, db_ur
 
 
 def test_bulk_alert_notifications_equal_notify_alert(session, settings):
-    from server.alerts.messaging import notify_levels
     from server.core.enums import AlertKind, StaffRole
+    from server.notify.alerts import notify_levels
     from server.notify.routing import notify_alert
     from server.people.models import StaffUser
 

@@ -16,28 +16,27 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.alerts.models import Alert
 from server.core import sql
 from server.core.enums import NotificationState, StaffRole
-from server.notify.messaging import alert_payload
+from server.notify.messaging import AlertFacts, alert_payload
 from server.notify.models import Notification
 from server.notify.routing import (
     DEFAULT_ROUTING,
     ROUTING_KEY,
     alert_recipients,
+    fit_key,
     notify_alert,
     validate_routing,
 )
-from server.notify.routing import _key as fit_key
 from server.people.models import Area, Person, StaffUser
 
 
-def notify_level(*, session: Session, alert: Alert, now: datetime) -> int:
+def notify_level(*, session: Session, alert: AlertFacts, now: datetime) -> int:
     """Tell the staff of ``alert``'s current level; returns how many outbox rows exist for it."""
     return len(notify_alert(session=session, alert=alert, now=now))
 
 
-def renotify_top(*, session: Session, alert: Alert, now: datetime, round_no: int) -> int:
+def renotify_top(*, session: Session, alert: AlertFacts, now: datetime, round_no: int) -> int:
     """Tell the top level again (an alert nobody acknowledged at the city's deadline).
 
     ``notify_alert`` keys rows by level, so a repeat at the same level would write nothing; the
@@ -63,7 +62,7 @@ def renotify_top(*, session: Session, alert: Alert, now: datetime, round_no: int
     return written
 
 
-def notify_levels(*, session: Session, alerts: Sequence[Alert], now: datetime) -> int:
+def notify_levels(*, session: Session, alerts: Sequence[AlertFacts], now: datetime) -> int:
     """:func:`notify_level` for many alerts at once, in a handful of statements.
 
     Writes exactly the rows ``notify_alert`` would (same routing, recipients, payloads and

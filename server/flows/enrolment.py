@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.checkins.planning import replan_person
 from server.config import Settings
 from server.core.errors import FieldProblem, InvalidFields
 from server.declarations.risk import load_rules
@@ -14,7 +15,6 @@ from server.declarations.service import person_zone, refresh_high_risk
 from server.people import enrolment
 from server.people.models import Area, Person
 from server.people.schemas import ISOLATION_START_WINDOW, PersonCreate
-from server.schedule.planning import replan_person
 from server.storage import image_store
 
 

@@ -67,8 +67,8 @@ def enrol_command(
     """
     from server.core.db import make_engine, make_session_factory, session_scope
     from server.faces import get_verifier
+    from server.flows.enrolment import enrol_person
     from server.people import enrolment
-    from server.people.flows import enrol_person
     from server.people.schemas import PersonCreate
     from server.people.service import get_area_by_code
     from verification import VerificationError
