@@ -35,11 +35,11 @@ from server.alerts.service import (
     resolve_alert,
 )
 from server.checkins import lifecycle
+from server.checkins.judging import Verdict
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.service import (
     CLOSED_CODES,
     LATE_GRACE,
-    Verdict,
     apply_verdict,
     find_prompt_for_upload,
 )

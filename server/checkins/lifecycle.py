@@ -34,8 +34,9 @@ from sqlalchemy.orm import Session
 
 from server.alerts.service import AlertRequest, raise_alerts
 from server.checkins import messaging
+from server.checkins.judging import RETAKE_CODE
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.checkins.service import LATE_GRACE, RETAKE_CODE
+from server.checkins.service import LATE_GRACE
 from server.core import sql
 from server.core.enums import AlertKind, AttemptDecision, PersonStatus, PromptState
 from server.people.models import Person

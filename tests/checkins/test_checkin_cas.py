@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from server.checkins.judging import Verdict
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.checkins.service import Verdict, apply_verdict
+from server.checkins.service import apply_verdict
 from server.core.enums import AttemptDecision, PromptState
 from server.faces import get_verifier
 from server.people.models import Person

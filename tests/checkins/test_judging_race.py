@@ -11,8 +11,9 @@ import threading
 
 from sqlalchemy import func, select
 
+from server.checkins.judging import Verdict
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.checkins.service import Verdict, apply_verdict
+from server.checkins.service import apply_verdict
 from server.core import audit
 from server.core.enums import AttemptDecision, PromptState
 from server.faces import get_verifier
