@@ -49,7 +49,7 @@ from server.core.enums import AreaKind, PersonStatus, PromptKind, PromptState  #
 from server.core.security import new_token, token_digest  # noqa: E402
 from server.migrate import upgrade  # noqa: E402
 from server.models import CheckinPrompt, Device, FaceTemplate, Person  # noqa: E402
-from server.people.service import create_area  # noqa: E402
+from server.people.areas import create_area  # noqa: E402
 
 PG_URL = os.environ.get(
     "ISOCHECK_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

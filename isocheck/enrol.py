@@ -66,11 +66,11 @@ def enrol_command(
     Exits 1 (with the reason) when a photo is refused; the person is then not created.
     """
     from server.core.db import make_engine, make_session_factory, session_scope
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
     from server.flows.enrolment import enrol_person
     from server.people import enrolment
+    from server.people.areas import get_area_by_code
     from server.people.schemas import PersonCreate
-    from server.people.service import get_area_by_code
     from verification import VerificationError
 
     settings = cli.settings

@@ -124,7 +124,7 @@ def _log_pad_state(settings: Settings) -> None:
     it is not: printed photos and screens then pass on face matching alone)."""
     import logging
 
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
 
     status = get_verifier().pad_status()
     log = logging.getLogger("isocheck.verification")

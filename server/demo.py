@@ -18,8 +18,9 @@ from server.core import audit
 from server.core.clock import Clock
 from server.core.enums import AreaKind, Category, PersonStatus, StaffRole
 from server.core.security import new_password
+from server.people.areas import ensure_area
 from server.people.models import Person
-from server.people.service import create_staff, ensure_area, get_staff_by_username
+from server.people.staff import create_staff, get_staff_by_username
 
 CITY = ("79", "Thành phố Hồ Chí Minh")
 DISTRICT = ("79-764", "Quận Gò Vấp")

@@ -18,8 +18,8 @@ from server.core.enums import (
     PromptState,
     StaffRole,
 )
+from server.people.areas import create_area
 from server.people.models import Area, Device, Person, StaffUser
-from server.people.service import create_area
 
 
 class MiniWorld:

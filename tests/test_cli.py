@@ -119,7 +119,7 @@ def test_enrol_creates_a_person_with_photos_and_a_code(env):
     import json as _json
 
     from server.models import FaceTemplate
-    from tests.faces import faces_dir
+    from tests.photo_sets import faces_dir
 
     CliRunner().invoke(main, ["demo"])
     folder = faces_dir("asia") / "lfw_Gloria_Macapagal_Arroyo"
@@ -145,7 +145,7 @@ def test_enrol_creates_a_person_with_photos_and_a_code(env):
 
 @pytest.mark.faces
 def test_enrol_refuses_a_photo_without_a_face_and_creates_nothing(env):
-    from tests.faces import faces_dir
+    from tests.photo_sets import faces_dir
 
     CliRunner().invoke(main, ["demo"])
     noface = sorted((faces_dir("faces") / "_noface").iterdir())[0]

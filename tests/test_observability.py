@@ -12,7 +12,7 @@ from server.core.enums import AlertKind, AreaKind, PersonStatus
 from server.http.observability import configure_logging
 from server.models import Notification, Person
 from server.notify.outbox import enqueue
-from server.people.service import create_area
+from server.people.areas import create_area
 
 
 def _sample(text, name, **labels):

@@ -52,7 +52,7 @@ from server.core.enums import (
 )
 from server.core.errors import DomainError
 from server.dashboard.service import ReviewError, review_attempt
-from server.faces import get_verifier
+from server.face_verifier import get_verifier
 from server.http.problem import status_of
 from server.notify import delivery
 from server.notify.channel import OutboxMessage, Outcome, Result

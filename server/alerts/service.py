@@ -53,7 +53,7 @@ def area_chain(*, session: Session, area_id: int) -> list[Area]:
     area = session.get(Area, area_id)
     if area is None:
         return []
-    ids = [int(x) for x in area.path.split("/") if x] or [area.id]
+    ids = area.chain_ids
     by_id = {a.id: a for a in session.scalars(select(Area).where(Area.id.in_(ids)))}
     return [by_id[i] for i in ids if i in by_id]
 

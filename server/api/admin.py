@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from server.api.serialize import iso, person_admin
 from server.core.enums import StaffRole
-from server.faces import get_verifier, server_fault
+from server.face_verifier import get_verifier, server_fault
 from server.flows.enrolment import enrol_person
 from server.http.auth import current_staff, issue_staff_token, staff_required
 from server.http.context import ctx, db_session
@@ -19,10 +19,11 @@ from server.http.limits import per_ip
 from server.http.problem import ApiError
 from server.http.validation import field_error, json_body
 from server.people import enrolment
+from server.people.areas import get_area_by_code
 from server.people.models import Device, FaceTemplate, Person
 from server.people.schemas import PersonCreate, StaffLogin
 from server.people.scope import area_in_scope, person_in_scope
-from server.people.service import get_area_by_code, get_staff_by_username, login_staff
+from server.people.staff import get_staff_by_username, login_staff
 from server.storage import image_store
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1")

@@ -18,7 +18,7 @@ from server.checkins import judging
 from server.checkins import service as checkins
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.core.enums import AttemptDecision, PromptState
-from server.faces import get_verifier
+from server.face_verifier import get_verifier
 from server.http.auth import device_required
 from server.http.context import ctx, db_session
 from server.http.limits import per_device, per_device_judged, per_ip

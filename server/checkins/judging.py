@@ -46,7 +46,7 @@ def judge(
     hashes: list[str],
 ) -> Verdict:
     """Step 2: what the face library says, as a verdict. Never raises for bad input."""
-    from server.faces import server_fault
+    from server.face_verifier import server_fault
     from verification import VerificationError
 
     if not templates:

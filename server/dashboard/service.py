@@ -408,7 +408,7 @@ def learn_confirmed_template(
     staff_confirmed=True)``: a review-band or matching face of enrolment quality, not a
     near-duplicate). At most ``max_templates``: the oldest learned template makes room;
     enrolment templates always stay. Returns whether a template was added."""
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
     from server.people.enrolment import add_template, load_templates
     from server.storage import image_store
 

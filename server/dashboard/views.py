@@ -61,7 +61,7 @@ from server.http.limits import limiter
 from server.http.problem import ApiError, problem, request_language
 from server.people.models import Area, Person, StaffUser
 from server.people.scope import area_in_scope, person_in_scope
-from server.people.service import check_login
+from server.people.staff import check_login
 
 log = logging.getLogger("isocheck.dashboard")
 
@@ -588,7 +588,7 @@ def _as_jpeg(data: bytes, max_side: int = 1024) -> bytes:
     decoded (issue 13, finding 3: a stored 13000x13000 PNG took 4 s and 2.2 GB here)."""
     from PIL import ImageOps
 
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
     from verification.image import read_header
 
     limits = get_verifier().settings
@@ -1099,7 +1099,7 @@ def _person_create(values: dict[str, str], ward: Area | None, field_errors: dict
 
 
 def _enrol_photos(photos, photo_errors: list) -> list[tuple[Any, bytes, str]]:
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
     from verification import VerificationError
 
     out = []

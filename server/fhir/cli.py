@@ -25,7 +25,7 @@ def export_fhir(cli: CliContext, area_code: str | None, since: str | None, out_d
     from server.core import audit
     from server.core.db import make_engine, make_session_factory, session_scope
     from server.fhir.export import export_ndjson
-    from server.people.service import get_area_by_code
+    from server.people.areas import get_area_by_code
 
     since_dt = None
     if since:

@@ -45,7 +45,7 @@ def readyz():
         checks["scheduler"] = {"ok": True, "in_process": False, "last_sweep_at": last.isoformat()}
     # Presentation-attack detection: visible, never a reason to refuse traffic (check-ins still
     # work without it, and every suspected attack goes to a person anyway).
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
 
     checks["presentation_attack_detection"] = {"ok": True, **get_verifier().pad_status()}
     ready = all(c["ok"] for c in checks.values())

@@ -28,7 +28,7 @@ from server.notify.routing import (
     notify_alert,
     validate_routing,
 )
-from server.people.models import Area, Person, StaffUser
+from server.people.models import Area, Person, StaffUser, path_ids
 
 
 def notify_level(*, session: Session, alert: AlertFacts, now: datetime) -> int:
@@ -76,7 +76,7 @@ def notify_levels(*, session: Session, alerts: Sequence[AlertFacts], now: dateti
     }
     ward_ids = {a.area_id for a in alerts}
     wards = {a.id: a for a in session.scalars(select(Area).where(Area.id.in_(ward_ids)))}
-    wanted = {int(x) for w in wards.values() for x in w.path.split("/") if x} | ward_ids
+    wanted = {i for w in wards.values() for i in path_ids(w.path)} | ward_ids
     areas = {a.id: a for a in session.scalars(select(Area).where(Area.id.in_(wanted)))}
     doctors = {
         s.id: s
@@ -91,7 +91,7 @@ def notify_levels(*, session: Session, alerts: Sequence[AlertFacts], now: dateti
     routings: dict[int, dict[str, Any]] = {}
 
     def chain(ward: Area) -> list[Area]:
-        ids = [int(x) for x in ward.path.strip("/").split("/") if x] or [ward.id]
+        ids = ward.chain_ids
         return [areas[i] for i in ids if i in areas]
 
     def staff_of(roles: list[str], target: Area, person: Person) -> list[StaffUser]:

@@ -281,7 +281,7 @@ def notify_person(
 
 def _chain(*, session: Session, area: Area) -> list[Area]:
     """``area`` and its ancestors, root first (from the materialised ``path``)."""
-    ids = [int(x) for x in area.path.strip("/").split("/") if x] or [area.id]
+    ids = area.chain_ids
     by_id = {a.id: a for a in session.scalars(select(Area).where(Area.id.in_(ids)))}
     return [by_id[i] for i in ids if i in by_id]
 

@@ -12,6 +12,12 @@ from server.core.db import Base, utcnow
 from server.core.enums import AreaKind, Category, PersonStatus, RiskLevel, StaffRole, db_enum
 
 
+def path_ids(path: str) -> list[int]:
+    """The ids of a materialised area path, root first (``"1/4/9/"`` -> ``[1, 4, 9]``): the one
+    place an area path is parsed."""
+    return [int(x) for x in path.split("/") if x]
+
+
 class Area(Base):
     """An administrative area. ``path`` is the materialised chain of ids (``"1/4/9/"``) so a
     subtree is one ``LIKE 'prefix%'`` query; staff scope is a subtree."""
@@ -32,6 +38,11 @@ class Area(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     parent: Mapped[Area | None] = relationship(remote_side=[id])
+
+    @property
+    def chain_ids(self) -> list[int]:
+        """Ids from the top (city) down to this area; the area alone while its path is unset."""
+        return path_ids(self.path) or [self.id]
 
 
 class StaffUser(Base):

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.people.models import Area, Person
+from server.people.models import Area, Person, path_ids
 
 log = logging.getLogger("isocheck.schedule")
 
@@ -256,7 +256,7 @@ class PolicyResolver:
         ward = self._areas.get(ward_id)
         if ward is None:
             return []
-        ids = [int(x) for x in ward.path.split("/") if x] or [ward.id]
+        ids = ward.chain_ids
         missing = [i for i in ids if i not in self._areas]
         if missing:
             self._load(missing)
@@ -269,7 +269,7 @@ class PolicyResolver:
             self._areas[area.id] = area
         # paths are loaded with the rows; fetch ancestors in the same way
         ancestors = {
-            int(x) for a in rows for x in a.path.split("/") if x and int(x) not in self._areas
+            i for a in rows for i in path_ids(a.path) if i not in self._areas
         }
         if ancestors:
             for area in self.session.scalars(select(Area).where(Area.id.in_(ancestors))):

@@ -232,7 +232,7 @@ def person_payload(now: datetime, **overrides: Any) -> dict[str, Any]:
 def make_places(session: Session) -> dict[str, Any]:
     """City → district → two wards (there is no API for areas: the service makes them)."""
     from server.core.enums import AreaKind
-    from server.people.service import create_area
+    from server.people.areas import create_area
 
     city = create_area(session=session, code=CITY[0], name=CITY[1], kind=AreaKind.city)
     district = create_area(
@@ -250,7 +250,7 @@ def make_places(session: Session) -> dict[str, Any]:
 
 def add_staff(session: Session, username: str, password: str, role: str, area=None) -> None:
     from server.core.enums import StaffRole
-    from server.people.service import create_staff
+    from server.people.staff import create_staff
 
     create_staff(
         session=session,

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from server.alerts.models import Alert
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.core.enums import AreaKind, PromptKind, PromptState, StaffRole
+from server.people.areas import create_area
 from server.people.models import StoredImage
-from server.people.service import create_area, create_staff
-from tests.faces import faces_dir, photo
+from server.people.staff import create_staff
+from tests.photo_sets import faces_dir, photo
 
 pytestmark = pytest.mark.faces
 

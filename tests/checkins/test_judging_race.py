@@ -16,7 +16,7 @@ from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.service import apply_verdict
 from server.core import audit
 from server.core.enums import AttemptDecision, PromptState
-from server.faces import get_verifier
+from server.face_verifier import get_verifier
 from server.people.models import Person
 from tests.minimal_world import MiniWorld
 

@@ -28,7 +28,7 @@ from server.core.clock import SystemClock
 from server.core.db import make_engine, make_session_factory
 from server.core.enums import AlertKind, AlertState, AttemptDecision
 from tests.dashboard.world import PASSWORD, World
-from tests.faces import faces_dir
+from tests.photo_sets import faces_dir
 
 pytestmark = pytest.mark.slow
 

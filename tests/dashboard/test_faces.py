@@ -16,7 +16,7 @@ from server.people.enrolment import store_image
 from server.people.models import FaceTemplate, Person, StoredImage
 from server.storage import image_store
 from tests.dashboard.world import csrf_token, jpeg, log_in
-from tests.faces import faces_dir, photo
+from tests.photo_sets import faces_dir, photo
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]
 

@@ -34,9 +34,9 @@ from server.core.security import hash_password
 from server.declarations.schemas import DeclarationIn
 from server.declarations.service import submit
 from server.http.auth import password_fingerprint
+from server.people.areas import create_area
 from server.people.enrolment import store_image
 from server.people.models import Person, StaffUser
-from server.people.service import create_area
 from server.storage import image_store
 
 PASSWORD = "mat-khau-thu-nghiem-1"  # noqa: S105 - test accounts only

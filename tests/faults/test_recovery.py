@@ -30,8 +30,8 @@ from server.checkins import service as checkins
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.core.enums import AreaKind, PersonStatus, PromptState
 from server.flows.person_lifecycle import purge_orphan_files
+from server.people.areas import create_area
 from server.people.models import Device, Person, StoredImage
-from server.people.service import create_area
 from server.storage import image_store
 from tests.api.contract import HOME, add_prompt, bearer, make_world
 

@@ -14,8 +14,8 @@ from server.core.clock import FrozenClock
 from server.declarations.models import Declaration
 from server.demo import load_demo
 from server.fhir.export import TYPES, export_ndjson
+from server.people.areas import get_area_by_code
 from server.people.models import Person
-from server.people.service import get_area_by_code
 from tests.conftest import T0
 
 

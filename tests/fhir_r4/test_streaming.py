@@ -12,8 +12,8 @@ from sqlalchemy import insert
 
 from server.core.enums import AreaKind, Category, PersonStatus
 from server.fhir.export import export_ndjson
+from server.people.areas import create_area
 from server.people.models import Person
-from server.people.service import create_area
 from tests.conftest import T0
 
 

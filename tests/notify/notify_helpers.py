@@ -15,8 +15,8 @@ from requests.structures import CaseInsensitiveDict
 
 from server.config import Settings
 from server.core.enums import AreaKind, StaffRole
+from server.people.areas import create_area
 from server.people.models import Area, Device, Person, StaffUser
-from server.people.service import create_area
 
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 T0 = datetime(2026, 11, 24, 1, 30, tzinfo=UTC)  # the clock fixture's start

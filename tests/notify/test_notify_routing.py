@@ -61,7 +61,7 @@ def test_escalation_level_picks_district_then_city_staff(session, world, clock, 
 
 
 def test_inactive_staff_and_other_wards_are_not_told(session, world, clock):
-    from server.people.service import create_area
+    from server.people.areas import create_area
 
     other_ward = create_area(
         session=session, code="GV-P2", name="Phường 2", kind=world.ward.kind,

@@ -23,8 +23,8 @@ from server.core.enums import AreaKind, PersonStatus
 from server.declarations.reminders import send_declaration_reminders
 from server.heartbeat import SchedulerHeartbeat
 from server.notify.models import Notification
+from server.people.areas import create_area
 from server.people.models import Device, Person
-from server.people.service import create_area
 from server.schedule.policy import resolver_for
 
 #: 20:30 in Ho Chi Minh City: past the default reminder time (20:00), before quiet hours.
