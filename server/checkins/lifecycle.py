@@ -39,6 +39,7 @@ from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.service import LATE_GRACE
 from server.core import sql
 from server.core.enums import AlertKind, AttemptDecision, PersonStatus, PromptState
+from server.notify import persons
 from server.people.models import Person
 
 #: An attempt still being judged this long after upload is treated as abandoned (the request
@@ -76,7 +77,7 @@ def open_due(*, session: Session, now: datetime, limit: int) -> int:
         limit=limit,
         order_by=[_P.opens_at],
     )
-    messaging.send_to_persons(
+    persons.send_to_persons(
         session=session,
         messages=[messaging.prompt_opened(pid, person, due) for pid, person, due in moved],
         now=now,
@@ -101,7 +102,7 @@ def remind_due(*, session: Session, now: datetime, limit: int) -> int:
         limit=limit,
         order_by=[_P.remind_at],
     )
-    messaging.send_to_persons(
+    persons.send_to_persons(
         session=session,
         messages=[messaging.prompt_reminder(pid, person, due) for pid, person, due in moved],
         now=now,

@@ -24,6 +24,7 @@ from server.checkins import lifecycle as prompts
 from server.checkins import messaging
 from server.core import audit, sql
 from server.core.enums import PersonStatus
+from server.notify import persons
 from server.people.models import FaceTemplate, Person, StoredImage
 from server.schedule.policy import PolicyResolver
 
@@ -86,7 +87,7 @@ def release_ended(
         return 0
     ids = [pid for pid, _ in moved]
     cancelled = prompts.cancel_for_persons(session=session, person_ids=ids, now=now)
-    messaging.send_to_persons(
+    persons.send_to_persons(
         session=session,
         messages=[messaging.isolation_ended(pid, now) for pid in ids],
         now=now,

@@ -30,11 +30,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.core import sql
 from server.core.enums import AlertKind, StaffRole
-from server.notify.messaging import AlertFacts, alert_payload, person_payload
+from server.notify import persons
+from server.notify.messaging import AlertFacts, alert_payload
 from server.notify.models import Notification
-from server.notify.outbox import enqueue
-from server.people.models import Area, Device, Person, StaffUser
+from server.notify.outbox import enqueue, fit_key
+from server.people.models import Area, Person, StaffUser
 
 #: Used when no area on the ward's chain has a ``"notify"`` routing.
 DEFAULT_ROUTING: dict[str, Any] = {
@@ -45,7 +47,6 @@ DEFAULT_ROUTING: dict[str, Any] = {
 ROUTING_KEY = "notify"
 STAFF_CHANNELS = ("fcm", "email", "log")
 ROLES = ("area_staff", "admin", "doctor")
-MAX_KEY = 128
 
 
 # --------------------------------------------------------------------------- configuration
@@ -236,44 +237,21 @@ def notify_person(
     12, "due_at": "…"}``): one ``fcm`` row per active device with a push token, keyed
     ``<idempotency_key>:d<device id>``; or one ``log`` row keyed ``<idempotency_key>:log`` when the
     person has none. ``prompt_id`` in the payload links the rows to the prompt. Idempotent per key.
-    """
-    body = person_payload(person=person, kind=kind, payload=payload)
-    prompt_id = payload.get("prompt_id")
-    common = {
-        "session": session,
-        "payload": body,
-        "now": now,
-        "person_id": person.id,
-        "prompt_id": int(prompt_id) if prompt_id is not None else None,
+    The bulk writer (:func:`server.notify.persons.send_to_persons`) for one message; returns the
+    rows (new or existing)."""
+    message = persons.PersonMessage(person.id, kind, payload, idempotency_key)
+    rows = persons.person_rows(session=session, messages=[message], now=now)
+    sql.insert_ignore_many(
+        session, Notification.__table__, rows, conflict=("idempotency_key",)
+    )
+    keys = [row["idempotency_key"] for row in rows]
+    found = {
+        n.idempotency_key: n
+        for n in session.scalars(
+            select(Notification).where(Notification.idempotency_key.in_(keys))
+        )
     }
-    devices = session.scalars(
-        select(Device)
-        .where(
-            Device.person_id == person.id,
-            Device.revoked_at.is_(None),
-            Device.push_token.is_not(None),
-        )
-        .order_by(Device.id)
-    ).all()
-    rows = [
-        enqueue(
-            channel="fcm",
-            recipient=d.push_token or "",
-            idempotency_key=fit_key(f"{idempotency_key}:d{d.id}"),
-            **common,
-        )
-        for d in devices
-    ]
-    if not rows:
-        rows.append(
-            enqueue(
-                channel="log",
-                recipient=f"person:{person.id}",
-                idempotency_key=fit_key(f"{idempotency_key}:log"),
-                **common,
-            )
-        )
-    return rows
+    return [found[k] for k in keys if k in found]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -290,13 +268,6 @@ def _matches(rule: dict[str, Any], kind: AlertKind, level: int) -> bool:
     kinds = rule.get("kinds", "*")
     levels = rule.get("levels")
     return (kinds == "*" or kind.value in kinds) and (levels is None or level in levels)
-
-
-def fit_key(key: str) -> str:
-    """Idempotency keys fit the column (128): a longer one keeps its start and gains a hash."""
-    if len(key) <= MAX_KEY:
-        return key
-    return key[: MAX_KEY - 41] + "#" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def _only(obj: Any, allowed: set[str], where: str) -> None:

@@ -24,12 +24,12 @@ from scheduler.jobs import SWEEPS
 from scheduler.runner import run_sweep
 from server.alerts.models import Alert, AlertOccurrence
 from server.checkins import lifecycle
-from server.checkins.messaging import PersonMessage, send_to_persons
 from server.checkins.models import CheckinPrompt
 from server.core.clock import FrozenClock
 from server.core.enums import PromptKind, PromptState, StaffRole
 from server.heartbeat import SchedulerHeartbeat
 from server.notify.models import Notification
+from server.notify.persons import PersonMessage, send_to_persons
 from server.notify.routing import notify_person
 from server.people.models import Device, StaffUser
 
@@ -64,7 +64,7 @@ CHILD = textwrap.dedent("""
     import sys, time
     from datetime import datetime
     sys.path.insert(0, sys.argv[1])
-    import server.checkins.messaging as m
+    import server.notify.persons as m
     from scheduler.jobs import SWEEPS
     from scheduler.runner import run_sweep
     from server.core.clock import FrozenClock
