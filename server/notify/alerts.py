@@ -1,6 +1,6 @@
 """What staff are told about alerts: the one place alerts reach the outbox.
 
-:func:`notify_level` delegates to :func:`server.notify.routing.notify_alert`, which picks the
+:func:`notify_level` delegates to :func:`notify_alert`, which picks the
 recipients of the alert's *current* escalation level (ward, district, city) from the area's
 routing and writes one idempotent row per recipient and channel. Call it after the alert row has
 its new level. :func:`notify_levels` writes the same rows for a whole batch of alerts (the close
@@ -20,12 +20,11 @@ from server.core import sql
 from server.core.enums import NotificationState, StaffRole
 from server.notify.messaging import AlertFacts, alert_payload
 from server.notify.models import Notification
+from server.notify.outbox import fit_key
 from server.notify.routing import (
     DEFAULT_ROUTING,
     ROUTING_KEY,
     alert_recipients,
-    fit_key,
-    notify_alert,
     validate_routing,
 )
 from server.people.models import Area, Person, StaffUser, path_ids
@@ -65,11 +64,45 @@ def renotify_top(*, session: Session, alert: AlertFacts, now: datetime, round_no
 def notify_levels(*, session: Session, alerts: Sequence[AlertFacts], now: datetime) -> int:
     """:func:`notify_level` for many alerts at once, in a handful of statements.
 
-    Writes exactly the rows ``notify_alert`` would (same routing, recipients, payloads and
-    idempotency keys; a test keeps the two equal), for sweeps that raise thousands of alerts at
-    once (``notify_alert`` costs ~7 statements per alert). Returns the number of rows offered."""
+    The one writer of alert rows (:func:`notify_alert` is this call for one alert), for sweeps
+    that raise thousands of alerts at once. Returns the number of rows offered."""
     if not alerts:
         return 0
+    rows = alert_rows(session=session, alerts=alerts, now=now)
+    sql.insert_ignore_many(session, Notification.__table__, rows, conflict=("idempotency_key",))
+    return len(rows)
+
+
+def notify_alert(*, session: Session, alert: AlertFacts, now: datetime) -> list[Notification]:
+    """Enqueue the notifications for ``alert`` at its current escalation level.
+
+    1. Find the target area (ward / district / city for level 0 / 1 / 2) and the routing.
+    2. For each staff rule matching the alert's kind and level: each matching active staff
+       member gets one row per listed channel they can be reached on.
+    3. Each matching webhook gets one row.
+    4. If nothing was written, one ``log`` row records that nobody could be told.
+    Idempotent: keys are ``alert:<id>:L<level>:<channel>:<recipient>``, so calling it again for
+    the same level writes nothing new. Returns the rows (new or existing)."""
+    if session.get(Person, alert.person_id) is None or session.get(Area, alert.area_id) is None:
+        raise ValueError(f"alert {alert.id} has no person or area")
+    rows = alert_rows(session=session, alerts=[alert], now=now)
+    sql.insert_ignore_many(session, Notification.__table__, rows, conflict=("idempotency_key",))
+    keys = [row["idempotency_key"] for row in rows]
+    found = {
+        n.idempotency_key: n
+        for n in session.scalars(
+            select(Notification).where(Notification.idempotency_key.in_(keys))
+        )
+    }
+    return [found[k] for k in keys if k in found]
+
+
+def alert_rows(
+    *, session: Session, alerts: Sequence[AlertFacts], now: datetime
+) -> list[dict[str, Any]]:
+    """The outbox rows for ``alerts`` at their current levels (not written), in a handful of
+    statements: routing from the nearest ``"notify"`` up each ward's chain, recipients by
+    :func:`server.notify.routing.alert_recipients`."""
     persons = {
         p.id: p
         for p in session.scalars(select(Person).where(Person.id.in_({a.person_id for a in alerts})))
@@ -148,7 +181,4 @@ def notify_levels(*, session: Session, alerts: Sequence[AlertFacts], now: dateti
         ):  # fmt: skip
             add(channel, recipient, key, staff_id)
         rows |= mine
-    sql.insert_ignore_many(
-        session, Notification.__table__, list(rows.values()), conflict=("idempotency_key",)
-    )
-    return len(rows)
+    return list(rows.values())

@@ -31,11 +31,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.core import sql
-from server.core.enums import AlertKind, StaffRole
+from server.core.enums import AlertKind
 from server.notify import persons
-from server.notify.messaging import AlertFacts, alert_payload
 from server.notify.models import Notification
-from server.notify.outbox import enqueue, fit_key
 from server.people.models import Area, Person, StaffUser
 
 #: Used when no area on the ward's chain has a ``"notify"`` routing.
@@ -110,59 +108,6 @@ def routing_for(*, session: Session, ward: Area) -> dict[str, Any]:
 # --------------------------------------------------------------------------- alerts
 
 
-def notify_alert(*, session: Session, alert: AlertFacts, now: datetime) -> list[Notification]:
-    """Enqueue the notifications for ``alert`` at its current escalation level.
-
-    1. Find the target area (ward / district / city for level 0 / 1 / 2) and the routing.
-    2. For each staff rule matching the alert's kind and level: each matching active staff
-       member gets one row per listed channel they can be reached on.
-    3. Each matching webhook gets one row.
-    4. If nothing was written, one ``log`` row records that nobody could be told.
-    Idempotent: keys are ``alert:<id>:L<level>:<channel>:<recipient>``, so calling it again for
-    the same level writes nothing new. Returns the rows (new or existing)."""
-    person = session.get(Person, alert.person_id)
-    ward = session.get(Area, alert.area_id)
-    if person is None or ward is None:
-        raise ValueError(f"alert {alert.id} has no person or area")
-    level = alert.escalation_level
-    chain = _chain(session=session, area=ward)
-    target = chain[max(0, len(chain) - 1 - level)]
-    routing = routing_for(session=session, ward=ward)
-    payload = alert_payload(alert=alert, person=person, ward=ward, level=level)
-    base = f"alert:{alert.id}:L{level}"
-    common = {
-        "session": session,
-        "payload": payload,
-        "now": now,
-        "alert_id": alert.id,
-        "person_id": person.id,
-        "prompt_id": alert.prompt_id,
-    }
-    rows: list[Notification] = []
-    seen: set[str] = set()
-
-    def add(channel: str, recipient: str, key: str, staff_id: int | None = None) -> None:
-        key = fit_key(key)
-        if key not in seen:
-            seen.add(key)
-            rows.append(
-                enqueue(
-                    channel=channel,
-                    recipient=recipient,
-                    idempotency_key=key,
-                    staff_id=staff_id,
-                    **common,
-                )
-            )
-
-    for channel, recipient, key, staff_id in alert_recipients(
-        routing=routing, kind=alert.kind, level=level, target=target, base=base,
-        staff_of=lambda roles: _staff(session=session, roles=roles, target=target, person=person),
-    ):  # fmt: skip
-        add(channel, recipient, key, staff_id)
-    return rows
-
-
 def alert_recipients(
     *,
     routing: dict[str, Any],
@@ -173,7 +118,8 @@ def alert_recipients(
     staff_of: Callable[[list[str]], list[StaffUser]],
 ) -> list[tuple[str, str, str, int | None]]:
     """Who is told about an alert of ``kind`` at ``level``, and on which channel: the one rule
-    both :func:`notify_alert` and the escalation sweep's bulk version follow.
+    both :func:`server.notify.alerts.notify_alert` and the bulk
+    :func:`server.notify.alerts.notify_levels` follow.
 
     Returns ``(channel, recipient, idempotency key, staff id)`` rows: per matching staff rule,
     each staff member ``staff_of(roles)`` names, on each listed channel they can be reached on;
@@ -197,28 +143,6 @@ def alert_recipients(
     if not out:
         out.append(("log", f"area:{target.id}", f"{base}:log:nobody", None))
     return out
-
-
-def _staff(*, session: Session, roles: list[str], target: Area, person: Person) -> list[StaffUser]:
-    found: dict[int, StaffUser] = {}
-    active = StaffUser.is_active.is_(True)
-    if "area_staff" in roles:
-        for s in session.scalars(
-            select(StaffUser).where(
-                active, StaffUser.role == StaffRole.area_staff, StaffUser.area_id == target.id
-            )
-        ):
-            found[s.id] = s
-    if "admin" in roles:
-        for s in session.scalars(
-            select(StaffUser).where(active, StaffUser.role == StaffRole.admin)
-        ):
-            found[s.id] = s
-    if "doctor" in roles and person.doctor_id is not None:
-        doctor = session.get(StaffUser, person.doctor_id)
-        if doctor is not None and doctor.is_active:
-            found[doctor.id] = doctor
-    return [found[k] for k in sorted(found)]
 
 
 # --------------------------------------------------------------------------- persons

@@ -10,13 +10,13 @@ from notify_helpers import notify_settings, run_delivery
 
 from server.config import ConfigError
 from server.core.enums import NotificationState
+from server.notify.alerts import notify_alert
 from server.notify.channel import Outcome, Result
 from server.notify.delivery import backoff_seconds, build_channels, channels_for
 from server.notify.log import LogChannel
 from server.notify.models import Notification
 from server.notify.outbox import enqueue
 from server.notify.ratelimit import TokenBucket
-from server.notify.routing import notify_alert
 
 
 def _states(session_factory) -> dict[str, NotificationState]:

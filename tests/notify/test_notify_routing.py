@@ -9,10 +9,10 @@ from notify_helpers import make_person
 
 from server.alerts.service import raise_alert
 from server.core.enums import AlertKind, StaffRole
+from server.notify.alerts import notify_alert
 from server.notify.models import Notification
 from server.notify.routing import (
     DEFAULT_ROUTING,
-    notify_alert,
     notify_person,
     routing_for,
     set_area_routing,

@@ -245,8 +245,7 @@ def test_status_command_shows_sweeps_and_counts(session_factory, settings, db_ur
 
 def test_bulk_alert_notifications_equal_notify_alert(session, settings):
     from server.core.enums import AlertKind, StaffRole
-    from server.notify.alerts import notify_levels
-    from server.notify.routing import notify_alert
+    from server.notify.alerts import notify_alert, notify_levels
     from server.people.models import StaffUser
 
     world = World(session)
