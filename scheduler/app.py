@@ -1,7 +1,7 @@
 """APScheduler wiring: every job of :data:`scheduler.jobs.SWEEPS` on its interval.
 
 APScheduler's job store stays in memory on purpose: the state lives in the database rows, so a
-restarted scheduler simply sweeps again and catches up (ARCHITECTURE.md).
+restarted scheduler simply sweeps again and catches up (docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A sweep is a function ``fn(*, session, clock, settings) -> int`` returning how many rows it moved.
 Sweeps are idempotent and use compare-and-swap updates, so running one twice, or in two
-processes at once, is harmless (ARCHITECTURE.md, "the database is the truth").
+processes at once, is harmless (docs/architecture.md, "the database is the truth").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Selfie check-ins (điểm danh bằng khuôn mặt): finding the open prompt, storing the upload,
 judging it, and moving the prompt.
 
-The order matters (ARCHITECTURE.md, issue 4):
+The order matters (docs/architecture.md, issue 4):
 
 1. the upload is stored, encrypted, with its hashes, and an attempt row written and committed —
    nothing a person sent is ever lost, whatever happens next;
