@@ -17,7 +17,8 @@ from server.core.errors import FieldProblem, InvalidFields
 from server.declarations import risk
 from server.declarations.models import Declaration
 from server.declarations.schemas import DeclarationIn
-from server.people.models import Area, Person
+from server.people.models import Person
+from server.schedule.policy import effective_zone
 
 #: A declaration may be entered a little ahead of the server's clock (phone clocks drift) and
 #: up to a week late (staff entering a paper record).
@@ -30,13 +31,6 @@ class Outcome:
     declaration: Declaration
     assessment: risk.Assessment
     alerts_raised: list[str]
-
-
-def person_zone(*, session: Session, person: Person, settings: Settings) -> ZoneInfo:
-    if person.timezone:
-        return ZoneInfo(person.timezone)
-    ward = session.get(Area, person.ward_id)
-    return ZoneInfo(ward.timezone) if ward is not None and ward.timezone else settings.zone
 
 
 def refresh_high_risk(
@@ -114,7 +108,7 @@ def submit(
     if data.measured_at < now - MAX_AGE:
         raise InvalidFields(FieldProblem("measured_at", "older_than_7_days"))
     rules = risk.load_rules(settings.risk_rules_file)
-    zone = person_zone(session=session, person=person, settings=settings)
+    zone = effective_zone(session=session, person=person, settings=settings)
     refresh_high_risk(session=session, person=person, now=now, zone=zone, rules=rules)
     obs = risk.Observation(
         symptoms=frozenset(s.value for s in data.symptoms),

@@ -11,10 +11,11 @@ from server.checkins.planning import replan_person
 from server.config import Settings
 from server.core.errors import FieldProblem, InvalidFields
 from server.declarations.risk import load_rules
-from server.declarations.service import person_zone, refresh_high_risk
+from server.declarations.service import refresh_high_risk
 from server.people import enrolment
 from server.people.models import Area, Person
 from server.people.schemas import ISOLATION_START_WINDOW, PersonCreate
+from server.schedule.policy import effective_zone
 from server.storage import image_store
 
 
@@ -78,7 +79,7 @@ def enrol_person(
         session=session,
         person=person,
         now=now,
-        zone=person_zone(session=session, person=person, settings=settings),
+        zone=effective_zone(session=session, person=person, settings=settings),
         rules=load_rules(settings.risk_rules_file),
     )
     replan_person(session=session, person=person, now=now, settings=settings)
