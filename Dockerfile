@@ -17,13 +17,14 @@ ENV UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_PYTHON_DOWNLOADS=never \
 # dependencies first (cached until uv.lock changes), then the project itself
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
+COPY isocheck ./isocheck
 COPY server ./server
 COPY verification ./verification
 COPY scheduler ./scheduler
 COPY migrations ./migrations
 COPY mobile_api_spec ./mobile_api_spec
 COPY alembic.ini ./
-# editable (the default): the code stays at /app, where server/db.py finds migrations/
+# editable (the default): the code stays at /app, where server/core/db.py finds migrations/
 RUN uv sync --frozen --no-dev
 
 FROM python:3.11-slim-bookworm

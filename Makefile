@@ -40,7 +40,7 @@ lint: setup
 	$(UV) run ruff check .
 
 format: setup
-	$(UV) run ruff format server scheduler tests
+	$(UV) run ruff format isocheck server scheduler tests
 	$(UV) run ruff check --fix .
 
 bench: setup

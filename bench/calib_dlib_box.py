@@ -1,4 +1,4 @@
-"""Fit ``verification.faces.DLIB_BOX_SCALE``: dlib's HOG box from YuNet's 5 landmarks.
+"""Fit ``verification.face_models.DLIB_BOX_SCALE``: dlib's HOG box from YuNet's 5 landmarks.
 
     uv run python bench/calib_dlib_box.py
 
@@ -20,7 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from verification import faces as F  # noqa: E402
+from verification import face_models as F  # noqa: E402
 from verification.image import decode_image  # noqa: E402
 
 SETS = [

@@ -42,14 +42,14 @@ from sqlalchemy import text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from server import crypto  # noqa: E402
 from server.config import load_settings  # noqa: E402
-from server.db import make_engine, make_session_factory, session_scope  # noqa: E402
-from server.enums import AreaKind, PersonStatus, PromptKind, PromptState  # noqa: E402
+from server.core import crypto  # noqa: E402
+from server.core.db import make_engine, make_session_factory, session_scope  # noqa: E402
+from server.core.enums import AreaKind, PersonStatus, PromptKind, PromptState  # noqa: E402
+from server.core.security import new_token, token_digest  # noqa: E402
 from server.migrate import upgrade  # noqa: E402
 from server.models import CheckinPrompt, Device, FaceTemplate, Person  # noqa: E402
-from server.people.service import create_area  # noqa: E402
-from server.security import new_token, token_digest  # noqa: E402
+from server.people.areas import create_area  # noqa: E402
 
 PG_URL = os.environ.get(
     "ISOCHECK_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -48,7 +48,7 @@ from load_test import (  # noqa: E402
     warm,
 )
 
-from server.db import make_engine, make_session_factory  # noqa: E402
+from server.core.db import make_engine, make_session_factory  # noqa: E402
 from server.models import CheckinAttempt  # noqa: E402
 from server.people.models import StoredImage  # noqa: E402
 
@@ -173,8 +173,8 @@ def worker_kill(args) -> dict:
         before = check_storage(url, data_dir)
         db = db_checks(url, run)
         # the orphan sweep (grace 0 here: every request is over)
-        from server.clock import SystemClock
-        from server.people.lifecycle import purge_orphan_files
+        from server.core.clock import SystemClock
+        from server.flows.person_lifecycle import purge_orphan_files
 
         factory = make_session_factory(make_engine(url))
         with factory() as s:

@@ -33,9 +33,8 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import insert, text  # noqa: E402
 
 from server.alerts.models import Alert  # noqa: E402
-from server.db import make_engine, make_session_factory  # noqa: E402
-from server.declarations.models import Declaration  # noqa: E402
-from server.enums import (  # noqa: E402
+from server.core.db import make_engine, make_session_factory  # noqa: E402
+from server.core.enums import (  # noqa: E402
     AlertKind,
     AlertState,
     AreaKind,
@@ -43,6 +42,7 @@ from server.enums import (  # noqa: E402
     PersonStatus,
     RiskLevel,  # noqa: E402
 )
+from server.declarations.models import Declaration  # noqa: E402
 from server.fhir.export import export_ndjson  # noqa: E402
 from server.models import Base  # noqa: E402
 from server.people.models import Area, Person  # noqa: E402

@@ -56,7 +56,7 @@ from checkin_bench import (  # noqa: E402
     prepare,
 )
 
-from server.db import make_engine, make_session_factory  # noqa: E402
+from server.core.db import make_engine, make_session_factory  # noqa: E402
 from server.models import CheckinAttempt, CheckinPrompt  # noqa: E402
 from server.people.models import StoredImage  # noqa: E402
 

@@ -34,10 +34,10 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from server.clock import FrozenClock  # noqa: E402
 from server.config import load_settings  # noqa: E402
-from server.db import make_engine, make_session_factory, session_scope  # noqa: E402
-from server.enums import NotificationState  # noqa: E402
+from server.core.clock import FrozenClock  # noqa: E402
+from server.core.db import make_engine, make_session_factory, session_scope  # noqa: E402
+from server.core.enums import NotificationState  # noqa: E402
 from server.models import Base  # noqa: E402
 from server.notify.delivery import build_channels, deliver_notifications  # noqa: E402
 from server.notify.models import Notification  # noqa: E402

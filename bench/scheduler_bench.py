@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scheduler import jobs  # noqa: E402
-from scheduler.models import SchedulerHeartbeat  # noqa: E402
 from server.checkins.models import CheckinPrompt  # noqa: E402
-from server.clock import FrozenClock  # noqa: E402
 from server.config import load_settings  # noqa: E402
-from server.db import make_engine, make_session_factory  # noqa: E402
-from server.enums import AreaKind, PromptState, StaffRole  # noqa: E402
+from server.core.clock import FrozenClock  # noqa: E402
+from server.core.db import make_engine, make_session_factory  # noqa: E402
+from server.core.enums import AreaKind, PromptState, StaffRole  # noqa: E402
+from server.heartbeat import SchedulerHeartbeat  # noqa: E402
 from server.models import Base  # noqa: E402
 from server.people.models import Area, StaffUser  # noqa: E402
 

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from verification import VerificationError, Verifier  # noqa: E402
 from verification import calibrate as C  # noqa: E402
-from verification.faces import DISTANCES  # noqa: E402
+from verification.face_models import DISTANCES  # noqa: E402
 
 FACES = Path(os.environ.get("ISOCHECK_FACES_DIR", REPO.parent / "shared" / "faces"))
 ASIA = Path(os.environ.get("ISOCHECK_FACES_ASIA_DIR", REPO.parent / "shared" / "faces-asia"))

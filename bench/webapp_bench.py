@@ -50,7 +50,7 @@ def latency(runs: int) -> dict:
     from selenium.webdriver.common.by import By
 
     from tests.browser import start_chromium
-    from tests.faces import faces_dir
+    from tests.photo_sets import faces_dir
     from tests.webapp.conftest import (
         ENROL_PHOTO,
         SELFIE_PHOTO,

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from server.config import load_settings
-from server.db import UTCDateTime, make_engine
+from server.core.db import UTCDateTime, make_engine
 from server.models import Base
 
 config = context.config

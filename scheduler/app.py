@@ -1,7 +1,7 @@
 """APScheduler wiring: every job of :data:`scheduler.jobs.SWEEPS` on its interval.
 
 APScheduler's job store stays in memory on purpose: the state lives in the database rows, so a
-restarted scheduler simply sweeps again and catches up (ARCHITECTURE.md).
+restarted scheduler simply sweeps again and catches up (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.jobs import SWEEPS, Job
 from scheduler.runner import run_sweep
-from server.clock import Clock
 from server.config import Settings
+from server.core.clock import Clock
 
 log = logging.getLogger("isocheck.scheduler")
 

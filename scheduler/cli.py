@@ -7,10 +7,11 @@ from datetime import datetime
 import click
 from sqlalchemy import func, select
 
-from scheduler.models import SchedulerHeartbeat
 from server.alerts.models import Alert
 from server.checkins.models import CheckinPrompt
-from server.enums import AlertState, PromptState
+from server.cli_context import CliContext, pass_cli
+from server.core.enums import AlertState, PromptState
+from server.heartbeat import SchedulerHeartbeat
 
 
 def _age(then: datetime | None, now: datetime) -> str:
@@ -53,28 +54,24 @@ def status_report(*, session, now: datetime) -> str:
         )
     )
     lines.append(f"  {'(overdue)':<14} {overdue:>10}  planned/open past due: should stay ~0")
-    alerts = dict(
-        session.execute(select(Alert.state, func.count()).group_by(Alert.state)).all()
-    )
+    alerts = dict(session.execute(select(Alert.state, func.count()).group_by(Alert.state)).all())
     lines += ["", "alerts by state:"]
     lines += [f"  {s.value:<14} {alerts.get(s, 0):>10}" for s in AlertState]
     late = session.scalar(
-        select(func.count()).where(
-            Alert.state == AlertState.open, Alert.next_escalation_at < now
-        )
+        select(func.count()).where(Alert.state == AlertState.open, Alert.next_escalation_at < now)
     )
     lines.append(f"  {'(past deadline)':<14} {late:>10}  open alerts the escalation sweep owes")
     return "\n".join(lines)
 
 
 @click.command("scheduler-status")
-def scheduler_status_command() -> None:
+@pass_cli
+def scheduler_status_command(cli: CliContext) -> None:
     """Print each sweep's last run, duration and error, and prompts/alerts by state."""
-    from server.cli import _settings
-    from server.clock import SystemClock
-    from server.db import make_engine, make_session_factory
+    from server.core.clock import SystemClock
+    from server.core.db import make_engine, make_session_factory
 
-    settings = _settings()
+    settings = cli.settings
     engine = make_engine(settings.effective_database_url)
     try:
         with make_session_factory(engine)() as session:

@@ -20,17 +20,17 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from scheduler.models import SchedulerHeartbeat
 from scheduler.runner import Sweep
 from server.alerts.escalation import escalate_batch
-from server.alerts.non_reporting import raise_non_reporting
 from server.checkins import lifecycle as prompts
-from server.clock import Clock
+from server.checkins.planning import plan_batch
 from server.config import Settings
+from server.core.clock import Clock
+from server.declarations.non_reporting import raise_non_reporting
 from server.declarations.reminders import send_declaration_reminders
+from server.flows import person_lifecycle as people
+from server.heartbeat import SchedulerHeartbeat
 from server.notify.delivery import deliver_notifications
-from server.people import lifecycle as people
-from server.schedule.planning import plan_batch
 from server.schedule.policy import resolver_for
 
 #: Name of the close sweep; its previous heartbeat is the downtime evidence.

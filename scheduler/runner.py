@@ -2,7 +2,7 @@
 
 A sweep is a function ``fn(*, session, clock, settings) -> int`` returning how many rows it moved.
 Sweeps are idempotent and use compare-and-swap updates, so running one twice, or in two
-processes at once, is harmless (ARCHITECTURE.md, "the database is the truth").
+processes at once, is harmless (docs/architecture.md, "the database is the truth").
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.models import SchedulerHeartbeat
-from server.clock import Clock
 from server.config import Settings
-from server.db import session_scope
-from server.schedule import bulk
+from server.core import sql
+from server.core.clock import Clock
+from server.core.db import session_scope
+from server.heartbeat import SchedulerHeartbeat
 
 log = logging.getLogger("isocheck.scheduler")
 
@@ -67,7 +67,7 @@ def run_sweep(
         with session_scope(session_factory) as session:
             # an upsert, not get-then-insert: two schedulers writing a sweep's first heartbeat
             # at once must not collide on pk_scheduler_heartbeats (issue 20)
-            bulk.upsert(
+            sql.upsert(
                 session, SchedulerHeartbeat.__table__,
                 [{"name": name, "last_run_at": clock.now(), "last_duration_s": duration,
                   "instance": INSTANCE, "last_error": error}],

@@ -5,26 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, g
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 
-from server import errors, limits, observability, validation
-from server.clock import Clock, SystemClock
 from server.config import Settings, load_settings
-from server.db import make_engine, make_session_factory
-
-
-class Isocheck:
-    """What the app shares between requests: settings, engine, session factory and clock.
-    Reached as ``current_app.extensions["isocheck"]`` (see :func:`server.web.ctx`)."""
-
-    def __init__(self, settings: Settings, clock: Clock) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.engine = make_engine(settings.effective_database_url)
-        self.session_factory: sessionmaker[Session] = make_session_factory(self.engine)
-        #: Set when the scheduler runs inside this process (``isocheck serve``).
-        self.scheduler: Any = None
+from server.core.clock import Clock, SystemClock
+from server.http import limits, observability, problem, validation
+from server.http.context import Isocheck
 
 
 def create_app(
@@ -72,7 +59,7 @@ def create_app(
     # cannot name a row, so it is a 404 at routing time rather than an overflow (500) in SQL.
     app.url_map.converters["int"] = _DatabaseId
 
-    errors.init_app(app)
+    problem.init_app(app)
     validation.init_app(app)  # NUL bytes refused for every route (issue 13, finding 6)
     observability.init_app(app)
 
@@ -83,8 +70,9 @@ def create_app(
         # Retry-After, not an exception after the response started (issue 13, finding 14).
         session: Session | None = g.pop("db_session", None)
         if session is not None and not _close_quietly(session, rollback=False):
-            return errors.problem("service_unavailable", 503, headers={"Retry-After": "5"})
+            return problem.problem("service_unavailable", 503, headers={"Retry-After": "5"})
         return response
+
     _register_verification_messages()
     limits.init_app(app, settings)
 
@@ -93,7 +81,7 @@ def create_app(
     from server.dashboard.blueprint import bp as dashboard_bp
     from server.declarations.views import bp as declarations_bp
     from server.fhir.api import bp as fhir_bp
-    from server.health import bp as health_bp
+    from server.http.health import bp as health_bp
     from server.webapp.views import bp as webapp_bp
 
     app.register_blueprint(health_bp)
@@ -136,7 +124,7 @@ def _log_pad_state(settings: Settings) -> None:
     it is not: printed photos and screens then pass on face matching alone)."""
     import logging
 
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
 
     status = get_verifier().pad_status()
     log = logging.getLogger("isocheck.verification")
@@ -166,6 +154,6 @@ def _register_verification_messages() -> None:
     languages as the server's own problems."""
     from verification.messages import MESSAGES
 
-    errors.register_messages(
+    problem.register_messages(
         {code: {lang: tuple(m) for lang, m in texts.items()} for code, texts in MESSAGES.items()}
     )

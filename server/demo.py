@@ -13,12 +13,14 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import audit
-from server.clock import Clock
-from server.enums import AreaKind, Category, PersonStatus, StaffRole
+from server.config import Settings
+from server.core import audit
+from server.core.clock import Clock
+from server.core.enums import AreaKind, Category, PersonStatus, StaffRole
+from server.core.security import new_password
+from server.people.areas import ensure_area
 from server.people.models import Person
-from server.people.service import create_staff, ensure_area, get_staff_by_username
-from server.security import new_password
+from server.people.staff import create_staff, get_staff_by_username
 
 CITY = ("79", "Thành phố Hồ Chí Minh")
 DISTRICT = ("79-764", "Quận Gò Vấp")
@@ -105,8 +107,9 @@ class DemoReport:
     open_prompt: tuple[str, datetime] | None = None
 
 
-def load_demo(*, session: Session, clock: Clock) -> DemoReport:
-    """Create whatever part of the demo world is missing. Safe to run any number of times."""
+def load_demo(*, session: Session, clock: Clock, settings: Settings) -> DemoReport:
+    """Create whatever part of the demo world is missing. Safe to run any number of times.
+    ``settings`` (schedule policy, time zone) plan the demo's open prompt."""
     report = DemoReport()
     city, created = ensure_area(session=session, code=CITY[0], name=CITY[1], kind=AreaKind.city)
     report.created_areas += created
@@ -178,7 +181,7 @@ def load_demo(*, session: Session, clock: Clock) -> DemoReport:
             area_id=person.ward_id,
             details={"source": "demo"},
         )
-    report.open_prompt = _open_demo_prompt(session=session, now=now)
+    report.open_prompt = _open_demo_prompt(session=session, now=now, settings=settings)
     return report
 
 
@@ -187,8 +190,8 @@ def reset_demo_passwords(*, session: Session, clock: Clock) -> list[tuple[str, s
     once as (username, role, area, password) — the first run's were printed once and may be lost.
     Sessions and API tokens of those accounts end (``password_changed_at``) and the change is
     audited. Demo mode only (the command refuses in production)."""
+    from server.core.security import hash_password
     from server.people.models import StaffUser
-    from server.security import hash_password
 
     names = ["admin"] + [f"tramyte.p{name.split()[-1]}" for _code, name, _c in WARDS]
     now = clock.now()
@@ -212,7 +215,9 @@ def reset_demo_passwords(*, session: Session, clock: Clock) -> list[tuple[str, s
     return out
 
 
-def _open_demo_prompt(*, session: Session, now: datetime) -> tuple[str, datetime] | None:
+def _open_demo_prompt(
+    *, session: Session, now: datetime, settings: Settings
+) -> tuple[str, datetime] | None:
     """Leave the first demo person with a check-in prompt open now (unless one is live or was
     asked for recently), so the first ``make run`` shows a check-in end to end."""
     from server.checkins.on_demand import request_checkins
@@ -223,9 +228,13 @@ def _open_demo_prompt(*, session: Session, now: datetime) -> tuple[str, datetime
     if person is None:
         return None
     made = request_checkins(
-        session=session, persons=[person], now=now, resolver=resolver_for(session=session),
-        actor_id=None, quiet_hours=False,
-    )  # fmt: skip
+        session=session,
+        persons=[person],
+        now=now,
+        resolver=resolver_for(session=session, settings=settings),
+        actor_id=None,
+        quiet_hours=False,
+    )
     if not made.prompts:
         return None
     return person.full_name, made.prompts[0].due_at

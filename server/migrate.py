@@ -6,7 +6,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from server.db import MIGRATIONS_DIR
+from server.core.db import MIGRATIONS_DIR
 
 
 def alembic_config(url: str) -> Config:

@@ -1,12 +1,12 @@
 """Every table, imported in one place so Alembic and tests see the whole metadata."""
 
-from scheduler.models import SchedulerHeartbeat
 from server.alerts.models import Alert, AlertOccurrence
-from server.audit import AuditEvent
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.db import Base
+from server.core.audit import AuditEvent
+from server.core.db import Base
 from server.declarations.models import Declaration
 from server.fhir.models import FhirExportJob
+from server.heartbeat import SchedulerHeartbeat
 from server.notify.models import Notification
 from server.people.models import (
     ActivationCode,

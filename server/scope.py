@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.alerts.models import Alert
 from server.checkins.models import CheckinAttempt
-from server.enums import StaffRole
+from server.core.enums import StaffRole
 from server.people.models import Area, Person, StaffUser, StoredImage
 
 

@@ -4,7 +4,7 @@ waitress refuses some requests before the app sees them: a body over the limit (
 ``Content-Length`` header, without reading the body), malformed requests (400), oversized
 headers (431), unsupported transfer codings (501) and a failure after the app (500). Its own
 answers are ``text/plain``; a phone that branches on ``code`` would break, so the channel here
-answers them in the same problem+json shape, language and codes as the app (server.errors).
+answers them in the same problem+json shape, language and codes as the app (server.http.problem).
 
 The body cut-off is exactly ``ISOCHECK_MAX_UPLOAD_BYTES``, the same as the app's
 ``MAX_CONTENT_LENGTH``: waitress refuses ``Content-Length >= max_request_body_size``, so it is set
@@ -20,7 +20,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask
 
-from server import errors
+from server.http import problem
 
 
 class ProblemErrorTask(ErrorTask):
@@ -32,9 +32,9 @@ class ProblemErrorTask(ErrorTask):
     def execute(self) -> None:
         error = self.request.error
         status = int(getattr(error, "code", 500) or 500)
-        code = errors.code_for_status(status)
-        lang = errors.language_of(self.request.headers.get("ACCEPT_LANGUAGE"))
-        body = errors.problem_body(
+        code = problem.code_for_status(status)
+        lang = problem.language_of(self.request.headers.get("ACCEPT_LANGUAGE"))
+        body = problem.problem_body(
             code, status, lang, instance=getattr(self.request, "path", None) or None
         )
         if status == 413 and self.max_bytes:
@@ -43,7 +43,7 @@ class ProblemErrorTask(ErrorTask):
         self.status = f"{status} {getattr(error, 'reason', 'Error')}"
         self.response_headers.extend(
             [
-                ("Content-Type", errors.PROBLEM_JSON),
+                ("Content-Type", problem.PROBLEM_JSON),
                 ("Content-Language", lang),
                 ("X-Content-Type-Options", "nosniff"),
             ]

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from server import crypto
+from server.core import crypto
 
 
 class ImageStore:

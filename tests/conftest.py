@@ -14,9 +14,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.clock import FrozenClock
 from server.config import Settings, load_settings
-from server.db import make_engine, make_session_factory
+from server.core.clock import FrozenClock
+from server.core.db import make_engine, make_session_factory
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("ISOCHECK_TEST_DATABASE_URL")
@@ -101,7 +101,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def app(settings: Settings, engine: Engine, clock: FrozenClock):
     from server.app import create_app
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     application = create_app(settings, clock=clock, test_config={"TESTING": True})
     if limiter.enabled:

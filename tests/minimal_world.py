@@ -10,9 +10,16 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AreaKind, AttemptDecision, PersonStatus, PromptKind, PromptState, StaffRole
+from server.core.enums import (
+    AreaKind,
+    AttemptDecision,
+    PersonStatus,
+    PromptKind,
+    PromptState,
+    StaffRole,
+)
+from server.people.areas import create_area
 from server.people.models import Area, Device, Person, StaffUser
-from server.people.service import create_area
 
 
 class MiniWorld:

@@ -22,7 +22,7 @@ def test_readyz_checks_the_database(client):
 def test_readyz_is_red_when_the_database_is_gone(app, client):
     state = app.extensions["isocheck"]
     state.engine.dispose()
-    from server.db import make_engine, make_session_factory
+    from server.core.db import make_engine, make_session_factory
 
     state.session_factory = make_session_factory(
         make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
@@ -110,7 +110,7 @@ def test_500_is_problem_json_and_hides_the_exception(app, client):
 
 @pytest.mark.parametrize("code,status", [("validation_error", 422), ("rate_limited", 429)])
 def test_api_error_carries_code_extra_and_headers(app, client, code, status):
-    from server.errors import ApiError
+    from server.http.problem import ApiError
 
     @app.get("/fail")
     def fail():
@@ -125,7 +125,7 @@ def test_api_error_carries_code_extra_and_headers(app, client, code, status):
 
 
 def test_failing_sweep_is_contained_and_recorded(session_factory, clock, settings):
-    from scheduler.models import SchedulerHeartbeat
+    from server.heartbeat import SchedulerHeartbeat
 
     def broken(**_):
         raise ValueError("bad row")

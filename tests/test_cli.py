@@ -4,8 +4,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from server.cli import main
-from server.db import make_engine, make_session_factory
+from isocheck.cli import main
+from server.core.db import make_engine, make_session_factory
 from server.models import Area, Person, StaffUser
 
 
@@ -58,7 +58,7 @@ def test_demo_is_idempotent(env):
 def test_demo_reset_passwords_prints_new_ones_that_work(env, monkeypatch):
     import re
 
-    from server.security import verify_password
+    from server.core.security import verify_password
 
     runner = CliRunner()
     first = runner.invoke(main, ["demo"])
@@ -119,7 +119,7 @@ def test_enrol_creates_a_person_with_photos_and_a_code(env):
     import json as _json
 
     from server.models import FaceTemplate
-    from tests.faces import faces_dir
+    from tests.photo_sets import faces_dir
 
     CliRunner().invoke(main, ["demo"])
     folder = faces_dir("asia") / "lfw_Gloria_Macapagal_Arroyo"
@@ -145,7 +145,7 @@ def test_enrol_creates_a_person_with_photos_and_a_code(env):
 
 @pytest.mark.faces
 def test_enrol_refuses_a_photo_without_a_face_and_creates_nothing(env):
-    from tests.faces import faces_dir
+    from tests.photo_sets import faces_dir
 
     CliRunner().invoke(main, ["demo"])
     noface = sorted((faces_dir("faces") / "_noface").iterdir())[0]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.enums import StaffRole
+from server.core.enums import StaffRole
 from server.people.models import StaffUser
 
 SECRET_NAME = "Nguyễn Thị Bí Mật"
@@ -47,7 +47,7 @@ def test_an_unhandled_database_error_logs_no_personal_data(app, session, caplog)
 
     @app.get("/_boom")
     def _boom():
-        from server.web import db_session
+        from server.http.context import db_session
 
         _duplicate(db_session())
         raise _duplicate(db_session())

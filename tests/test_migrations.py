@@ -5,7 +5,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from server import migrate
-from server.db import make_engine
+from server.core.db import make_engine
 from server.models import Base
 
 

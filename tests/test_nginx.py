@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from server import errors
+from server.http import problem as errors
 from server.serving import make_server
 
 REPO = Path(__file__).resolve().parent.parent

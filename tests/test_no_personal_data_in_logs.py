@@ -8,7 +8,7 @@ import logging
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from server.db import make_engine
+from server.core.db import make_engine
 from server.people.models import Area
 
 SECRET_NAME = "Nguyễn Bí Mật 0909123456"
@@ -32,7 +32,7 @@ def test_database_errors_hide_bound_parameters(db_url, engine):
 def test_a_failing_request_logs_no_bound_values(app, caplog):
     @app.get("/_test/db-fault")
     def _fault():
-        from server.web import db_session
+        from server.http.context import db_session
 
         s = db_session()
         for _ in range(2):  # areas.code is unique: the second insert is an IntegrityError

@@ -8,11 +8,11 @@ from sqlalchemy import func, select
 
 from scheduler.runner import run_sweep
 from server.alerts.service import raise_alert
-from server.enums import AlertKind, AreaKind, PersonStatus
+from server.core.enums import AlertKind, AreaKind, PersonStatus
+from server.http.observability import configure_logging
 from server.models import Notification, Person
 from server.notify.outbox import enqueue
-from server.observability import configure_logging
-from server.people.service import create_area
+from server.people.areas import create_area
 
 
 def _sample(text, name, **labels):

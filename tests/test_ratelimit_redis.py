@@ -16,7 +16,7 @@ def _redis_up() -> bool:
 @pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379")
 def test_two_apps_share_one_limit_through_redis(settings, engine, clock):
     from server.app import create_app
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     shared = settings.model_copy(update={"ratelimit_storage_url": "redis://127.0.0.1:6379/0",
                                          "rate_limit_staff_login": "3/minute"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.enums import StaffRole
+from server.core.enums import StaffRole
 from server.people.models import Person, StaffUser
 from server.scope import area_in_scope, person_in_scope, persons_in_scope, scope_root
 from tests.minimal_world import MiniWorld

@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from server import crypto
+from server.core import crypto
 from server.people.models import Device, Person
 from server.storage import ImageStore, image_store
 from tests.api.contract import activate, add_staff, enrol, make_places, staff_token
@@ -21,7 +21,7 @@ def fast_password_hashing(monkeypatch):
     from argon2 import PasswordHasher
 
     monkeypatch.setattr(
-        "server.security._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        "server.core.security._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
 
 
@@ -104,7 +104,7 @@ def test_behind_a_proxy_each_phone_has_its_own_limit(settings, engine, clock):
     """ISOCHECK_PROXY_HOPS=1 (nginx in front): limits count per phone address from
     X-Forwarded-For, not per proxy (activation is 5/minute per address in production)."""
     from server.app import create_app
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     app = create_app(settings.model_copy(update={"proxy_hops": 1,
                                                  "rate_limit_activation": "2/minute"}),
@@ -118,7 +118,7 @@ def test_behind_a_proxy_each_phone_has_its_own_limit(settings, engine, clock):
 def test_without_a_proxy_x_forwarded_for_is_ignored(settings, engine, clock):
     """With no proxy configured a client cannot pick its own rate-limit key."""
     from server.app import create_app
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     app = create_app(settings.model_copy(update={"rate_limit_activation": "2/minute"}),
                      clock=clock, test_config={"TESTING": True})  # fmt: skip
@@ -134,9 +134,9 @@ def test_activation_codes_are_stored_as_a_keyed_hash(client, session, clock, set
     import hashlib
     from datetime import timedelta
 
+    from server.core.security import code_digest
     from server.people.enrolment import normalise_code
     from server.people.models import ActivationCode
-    from server.security import code_digest
 
     make_places(session)
     add_staff(session, "admin.codes", "admin-pass-2026", role="admin")

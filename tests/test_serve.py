@@ -39,7 +39,7 @@ def test_serve_answers_healthz_and_readyz(tmp_path):
         ISOCHECK_SCHEDULER_INTERVAL_SECONDS="1",
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve"],
+        [sys.executable, "-m", "isocheck.cli", "serve"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

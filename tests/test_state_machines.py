@@ -35,24 +35,25 @@ from server.alerts.service import (
     resolve_alert,
 )
 from server.checkins import lifecycle
+from server.checkins.judging import Verdict
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.review import ReviewError, review_attempt
 from server.checkins.service import (
     CLOSED_CODES,
     LATE_GRACE,
-    Verdict,
     apply_verdict,
     find_prompt_for_upload,
 )
-from server.enums import (
+from server.core.enums import (
     AlertKind,
     AlertState,
     AttemptDecision,
     NotificationState,
     PromptState,
 )
-from server.errors import ApiError
-from server.faces import get_verifier
+from server.core.errors import DomainError
+from server.face_verifier import get_verifier
+from server.http.problem import status_of
 from server.notify import delivery
 from server.notify.channel import OutboxMessage, Outcome, Result
 from server.notify.models import Notification
@@ -149,10 +150,10 @@ def test_release_cancels_only_live_prompts(world, session, clock, state):
 def test_an_upload_to_a_closed_prompt_is_refused_with_its_code(world, session, clock, state):
     person = world.person()
     prompt = world.prompt(person, state=state)
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(DomainError) as err:
         find_prompt_for_upload(session=session, person=person, nonce=prompt.nonce,
                                now=clock.now())  # fmt: skip
-    assert (err.value.code, err.value.status) == (CLOSED_CODES[state], 409)
+    assert (err.value.code, status_of(err.value)) == (CLOSED_CODES[state], 409)
     assert set(CLOSED_CODES) == set(_others(LIVE))  # every closed state has its answer
 
 

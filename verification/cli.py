@@ -154,7 +154,7 @@ def calibrate_command(
     face are listed and their pairs skipped.
     """
     from verification import calibrate as C
-    from verification.faces import DISTANCES
+    from verification.face_models import DISTANCES
 
     root = root or pairs.parent
     rows = C.load_pairs(pairs)

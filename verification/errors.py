@@ -23,7 +23,7 @@ ERROR_CODES: tuple[str, ...] = (
     "image_unreadable",
     "unsupported_format",
     "image_too_large",
-    # detection (verification.faces)
+    # detection (verification.face_models)
     "face_not_found",
     "multiple_faces",
     # quality gate (verification.quality)

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from verification.errors import VerificationError
-from verification.faces import Face, read_model
+from verification.face_models import Face, read_model
 
 PAD_MODEL_FILE = "minifasnetv2se_128.onnx"
 PAD_MODEL_SHA256 = "af2381b88f38769222ed93379e12444e2a50814575de1c46170de570c55a42b6"

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from verification import faces as F
+from verification import face_models as F
 from verification.errors import VerificationError
 from verification.image import decode_image
 from verification.liveness import Challenge, blink_observed, turn_observed

@@ -20,12 +20,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server import audit
-from server.alerts.messaging import notify_level, renotify_top
 from server.alerts.models import Alert
 from server.alerts.service import area_chain, deadline_minutes
-from server.enums import AlertState
-from server.schedule import bulk
+from server.core import audit, sql
+from server.core.enums import AlertState
+from server.notify.alerts import notify_level, renotify_top
 
 log = logging.getLogger("isocheck.alerts")
 #: Longest interval between two repeats at the top level.
@@ -48,7 +47,7 @@ def escalate_batch(*, session: Session, now: datetime, limit: int) -> int:
         .where(Alert.state == AlertState.open, Alert.next_escalation_at <= now)
         .order_by(Alert.next_escalation_at, Alert.id)
     )
-    alerts = list(session.scalars(bulk.lock_batch(session, query, limit=limit, of=Alert)))
+    alerts = list(session.scalars(sql.lock_batch(session, query, limit=limit, of=Alert)))
     moved = 0
     chains: dict[int, list] = {}
     for alert in alerts:

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base, utcnow
-from server.enums import AlertKind, AlertState, db_enum
+from server.core.db import Base, utcnow
+from server.core.enums import AlertKind, AlertState, db_enum
 
 
 class Alert(Base):

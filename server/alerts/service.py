@@ -1,7 +1,7 @@
 """Raising and acting on alerts. Escalation over time is in :mod:`server.alerts.escalation`.
 
 Every alert is told to its ward's staff when it is raised (through
-:mod:`server.alerts.messaging`, in the same transaction, via the outbox). Staff then
+:mod:`server.notify.alerts`, in the same transaction, via the outbox). Staff then
 acknowledge it (tiếp nhận: the escalation chain stops) and resolve it (xử lý xong); both are
 compare-and-swap updates and both leave an audit event.
 """
@@ -16,11 +16,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server import audit
 from server.alerts.models import Alert, AlertOccurrence
-from server.enums import AlertKind, AlertState
+from server.core import audit, sql
+from server.core.enums import AlertKind, AlertState
 from server.people.models import Area, Person, StaffUser
-from server.schedule import bulk
 from server.scope import alert_visible
 
 #: Per kind: (severity 1-4, minutes the ward has to acknowledge before the district is told).
@@ -54,7 +53,7 @@ def area_chain(*, session: Session, area_id: int) -> list[Area]:
     area = session.get(Area, area_id)
     if area is None:
         return []
-    ids = [int(x) for x in area.path.split("/") if x] or [area.id]
+    ids = area.chain_ids
     by_id = {a.id: a for a in session.scalars(select(Area).where(Area.id.in_(ids)))}
     return [by_id[i] for i in ids if i in by_id]
 
@@ -137,7 +136,7 @@ def raise_alert(
     }
     # ON CONFLICT DO NOTHING: a concurrent sweep inserting the same key first is not an error
     table = Alert.__table__
-    inserted = bulk.insert_ignore(
+    inserted = sql.insert_ignore(
         session, table, [values], conflict=("dedupe_key",), returning=[table.c.id]
     )
     if not inserted:
@@ -146,7 +145,7 @@ def raise_alert(
         return existing, False
     alert = session.get(Alert, inserted[0].id)
     assert alert is not None
-    from server.alerts.messaging import notify_level
+    from server.notify.alerts import notify_level
 
     notify_level(session=session, alert=alert, now=now)
     return alert, True
@@ -189,7 +188,7 @@ def absorb(
     ``last_occurred_at`` is ``now``. No message is sent: the ward was told when the alert was
     raised and the alert is still open in its queue. Returns False when the key was known."""
     table = AlertOccurrence.__table__
-    inserted = bulk.insert_ignore(
+    inserted = sql.insert_ignore(
         session, table,
         [{"alert_id": alert.id, "dedupe_key": dedupe_key, "occurred_at": now,
           "prompt_id": prompt_id, "attempt_id": attempt_id, "declaration_id": declaration_id,
@@ -308,14 +307,14 @@ def _insert_alerts(
             "attempt_id": None, "declaration_id": None, "details": r.details, "created_at": now,
         })  # fmt: skip
     table = Alert.__table__
-    inserted = bulk.insert_ignore(
+    inserted = sql.insert_ignore(
         session, table, rows, conflict=("dedupe_key",), returning=[table.c.id]
     )
     ids = [row.id for row in inserted]
     if not ids:
         return []
     alerts = list(session.scalars(select(Alert).where(Alert.id.in_(ids)).order_by(Alert.id)))
-    from server.alerts.messaging import notify_levels
+    from server.notify.alerts import notify_levels
 
     notify_levels(session=session, alerts=alerts, now=now)
     return alerts

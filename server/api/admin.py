@@ -10,20 +10,21 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import func, select
 
 from server.api.serialize import iso, person_admin
-from server.auth import current_staff, issue_staff_token, staff_required
-from server.enums import StaffRole
-from server.errors import ApiError
-from server.faces import get_verifier, server_fault
-from server.limits import per_ip
+from server.core.enums import StaffRole
+from server.face_verifier import get_verifier, server_fault
+from server.flows.enrolment import enrol_person
+from server.http.auth import current_staff, issue_staff_token, staff_required
+from server.http.context import ctx, db_session
+from server.http.limits import per_ip
+from server.http.problem import ApiError
+from server.http.validation import field_error, json_body
 from server.people import enrolment
-from server.people.flows import enrol_person
+from server.people.areas import get_area_by_code
 from server.people.models import Device, FaceTemplate, Person
 from server.people.schemas import PersonCreate, StaffLogin
-from server.people.service import get_area_by_code, get_staff_by_username, login_staff
+from server.people.staff import get_staff_by_username, login_staff
 from server.scope import area_in_scope, person_in_scope
 from server.storage import image_store
-from server.validation import field_error, json_body
-from server.web import ctx, db_session
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1")
 
@@ -207,7 +208,7 @@ def revoke_devices(person_id: int):
 
 
 def _measurements(exc) -> dict:
-    from server.jsonsafe import json_safe
+    from server.core.jsonsafe import json_safe
 
     return json_safe(getattr(exc, "details", {}) or {})
 

@@ -14,19 +14,20 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from sqlalchemy import select
 
 from server.api.serialize import attempt_json, iso, person_summary, prompt_json
-from server.auth import device_required
+from server.checkins import judging
 from server.checkins import service as checkins
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AttemptDecision, PromptState
-from server.errors import ApiError, request_language
-from server.faces import get_verifier
-from server.limits import per_device, per_device_judged, per_ip
-from server.observability import CHECKINS, VERIFY_SECONDS
+from server.core.enums import AttemptDecision, PromptState
+from server.face_verifier import get_verifier
+from server.http.auth import device_required
+from server.http.context import ctx, db_session
+from server.http.limits import per_device, per_device_judged, per_ip
+from server.http.observability import CHECKINS, VERIFY_SECONDS
+from server.http.problem import ApiError, request_language
+from server.http.validation import field_error, json_body, validate
 from server.people.enrolment import activate_device, load_templates
 from server.people.schemas import ActivationRequest, PushTokenUpdate, plausible_moment
 from server.storage import image_store
-from server.validation import field_error, json_body, validate
-from server.web import ctx, db_session
 
 bp = Blueprint("mobile", __name__, url_prefix="/api/v1")
 
@@ -230,7 +231,7 @@ def _judge_and_answer(s, person, prompt, attempt, upload, lang: str):
     verifier = get_verifier()
     templates = load_templates(session=s, settings=settings, person=person)
     started = time.perf_counter()
-    verdict = checkins.judge(
+    verdict = judging.judge(
         verifier=verifier,
         templates=templates,
         upload=upload,
@@ -238,7 +239,7 @@ def _judge_and_answer(s, person, prompt, attempt, upload, lang: str):
         hashes=checkins.previous_hashes(session=s, person=person),
     )
     VERIFY_SECONDS.observe(time.perf_counter() - started)
-    verdict = checkins.with_retake(
+    verdict = judging.with_retake(
         session=s,
         settings=settings,
         verifier=verifier,
@@ -288,9 +289,9 @@ def _judge_and_answer(s, person, prompt, attempt, upload, lang: str):
 
 
 def _answer(attempt: CheckinAttempt, prompt: CheckinPrompt, lang: str, replayed: bool = False):
-    if attempt.code in checkins.BAD_IMAGE_STATUS:
+    if attempt.code in judging.BAD_IMAGE_STATUS:
         raise ApiError(
-            attempt.code, checkins.BAD_IMAGE_STATUS[attempt.code], extra={"attempt_id": attempt.id}
+            attempt.code, judging.BAD_IMAGE_STATUS[attempt.code], extra={"attempt_id": attempt.id}
         )
     if attempt.code in checkins.LATE_CODES:  # judged after the prompt was already decided
         raise ApiError(attempt.code, 409, extra={"attempt_id": attempt.id})

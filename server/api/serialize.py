@@ -7,8 +7,8 @@ from typing import Any
 
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.service import attempts_left
-from server.enums import PromptState
-from server.errors import message
+from server.core.enums import PromptState
+from server.http.problem import message
 from server.people.models import Person
 
 

@@ -34,11 +34,13 @@ from sqlalchemy.orm import Session
 
 from server.alerts.service import AlertRequest, raise_alerts
 from server.checkins import messaging
+from server.checkins.judging import RETAKE_CODE
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.checkins.service import LATE_GRACE, RETAKE_CODE
-from server.enums import AlertKind, AttemptDecision, PersonStatus, PromptState
+from server.checkins.service import LATE_GRACE
+from server.core import sql
+from server.core.enums import AlertKind, AttemptDecision, PersonStatus, PromptState
+from server.notify import persons
 from server.people.models import Person
-from server.schedule import bulk
 
 #: An attempt still being judged this long after upload is treated as abandoned (the request
 #: that judged it crashed); until then it keeps its prompt from being closed under it.
@@ -61,7 +63,7 @@ def open_due(*, session: Session, now: datetime, limit: int) -> int:
 
     A prompt whose due time has already passed is not opened (the close sweep takes it, as
     ``missed_system``: it was never pushed). Released people's prompts are never opened."""
-    moved = bulk.claim(
+    moved = sql.claim(
         session,
         _P,
         where=[
@@ -75,7 +77,7 @@ def open_due(*, session: Session, now: datetime, limit: int) -> int:
         limit=limit,
         order_by=[_P.opens_at],
     )
-    messaging.send_to_persons(
+    persons.send_to_persons(
         session=session,
         messages=[messaging.prompt_opened(pid, person, due) for pid, person, due in moved],
         now=now,
@@ -86,7 +88,7 @@ def open_due(*, session: Session, now: datetime, limit: int) -> int:
 def remind_due(*, session: Session, now: datetime, limit: int) -> int:
     """Push one reminder for open prompts past ``remind_at`` and not yet due (sets
     ``reminded_at``; the state stays ``open``). Key ``prompt:<id>:remind``."""
-    moved = bulk.claim(
+    moved = sql.claim(
         session,
         _P,
         where=[
@@ -100,7 +102,7 @@ def remind_due(*, session: Session, now: datetime, limit: int) -> int:
         limit=limit,
         order_by=[_P.remind_at],
     )
-    messaging.send_to_persons(
+    persons.send_to_persons(
         session=session,
         messages=[messaging.prompt_reminder(pid, person, due) for pid, person, due in moved],
         now=now,
@@ -145,7 +147,7 @@ def close_overdue(
         .where(_P.state.in_(LIVE), _P.due_at <= now - LATE_GRACE, ~blocking)
         .order_by(_P.due_at, _P.id)
     )
-    rows = session.execute(bulk.lock_batch(session, query, limit=limit, of=_P)).all()
+    rows = session.execute(sql.lock_batch(session, query, limit=limit, of=_P)).all()
     rows = _retakes_to_review(session, rows, now)
     excused: list[int] = []
     blamed: list[int] = []
@@ -154,11 +156,11 @@ def close_overdue(
         alive = last_alive is not None and last_alive >= due_at - margin
         (blamed if on_time and alive else excused).append(pid)
     cas = [_P.state.in_(LIVE)]
-    system = bulk.update_ids(
+    system = sql.update_ids(
         session, _P, excused, where=cas,
         values={"state": PromptState.missed_system, "closed_at": now}, returning=[_P.id],
     )  # fmt: skip
-    missed = bulk.update_ids(
+    missed = sql.update_ids(
         session, _P, blamed, where=cas,
         values={"state": PromptState.missed, "closed_at": now},
         returning=[_P.id, _P.person_id, _P.slot_key, _P.due_at],

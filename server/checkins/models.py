@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db import Base, utcnow
-from server.enums import AttemptDecision, PromptKind, PromptState, db_enum
+from server.core.db import Base, utcnow
+from server.core.enums import AttemptDecision, PromptKind, PromptState, db_enum
 
 if TYPE_CHECKING:
     from server.people.models import StoredImage

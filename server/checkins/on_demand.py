@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from server import audit
 from server.checkins.models import CheckinPrompt
-from server.enums import PersonStatus, PromptKind, PromptState
+from server.core import audit
+from server.core.enums import PersonStatus, PromptKind, PromptState
 from server.people.models import Person
 from server.schedule.policy import PolicyResolver
 

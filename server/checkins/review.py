@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from server import audit
 from server.alerts.models import Alert
 from server.alerts.service import AlertScopeError, AlertStateError, raise_alert, resolve_alert
 from server.checkins.learning import learn_template
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AlertKind, AlertState, AttemptDecision, PromptState
+from server.core import audit
+from server.core.enums import AlertKind, AlertState, AttemptDecision, PromptState
 from server.people.enrolment import load_templates
 from server.people.models import Person, StaffUser, StoredImage
 from server.scope import person_ids_in_scope
@@ -232,7 +232,7 @@ def learn_confirmed_template(
     near-duplicate; :func:`server.checkins.learning.learn_template`), audited
     ``template.add_confirmed``. The caller commits (and keeps the review if this fails).
     Returns whether a template was added."""
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
     from server.storage import image_store
 
     if attempt.image_id is None:

@@ -1,7 +1,7 @@
 """Selfie check-ins (điểm danh bằng khuôn mặt): finding the open prompt, storing the upload,
 judging it, and moving the prompt.
 
-The order matters (ARCHITECTURE.md, issue 4):
+The order matters (docs/architecture.md, issue 4):
 
 1. the upload is stored, encrypted, with its hashes, and an attempt row written and committed —
    nothing a person sent is ever lost, whatever happens next;
@@ -22,15 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from server import audit
 from server.alerts.service import raise_alert
+from server.checkins.judging import RETAKE_CODE, Verdict
 from server.checkins.learning import learn_template
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.config import Settings
-from server.enums import AlertKind, AttemptDecision, ImageKind, PromptState
-from server.errors import ApiError
-from server.geo import haversine_m, outside_geofence
-from server.jsonsafe import json_safe
+from server.core import audit
+from server.core.enums import AlertKind, AttemptDecision, ImageKind, PromptState
+from server.core.errors import Conflict, InvalidRequest
+from server.core.geo import haversine_m, outside_geofence
 from server.people.enrolment import keep_perceptual_hashes, store_image
 from server.people.models import Device, Person, StoredImage
 from server.storage import ImageStore
@@ -53,13 +53,6 @@ LATE_CODES = frozenset(CLOSED_CODES.values())
 #: Verification outcomes that say something about identity and so use up an attempt. Refusals of
 #: image quality ("too dark, retake") do not: they test nothing and must not push anyone to fail.
 COUNTED_CODES = frozenset({"face_mismatch", "replayed_image", "liveness_failed", "outside_home"})
-#: Library codes meaning the upload itself is unusable: answered as 4xx problems.
-BAD_IMAGE_STATUS = {
-    "image_empty": 422,
-    "image_unreadable": 422,
-    "unsupported_format": 415,
-    "image_too_large": 413,
-}
 
 
 @dataclass
@@ -96,7 +89,7 @@ def attempts_left(prompt: CheckinPrompt) -> int:
 def find_prompt_for_upload(
     *, session: Session, person: Person, nonce: str, now: datetime
 ) -> CheckinPrompt:
-    """The prompt ``nonce`` belongs to, if the person may still answer it (409 problems say
+    """The prompt ``nonce`` belongs to, if the person may still answer it (:class:`Conflict` says
     why not; an unknown nonce, or another person's, is ``invalid_nonce``)."""
     prompt = session.scalar(
         select(CheckinPrompt).where(
@@ -104,15 +97,15 @@ def find_prompt_for_upload(
         )
     )
     if prompt is None:
-        raise ApiError("invalid_nonce", 400)
+        raise InvalidRequest("invalid_nonce")
     if prompt.state in CLOSED_CODES:
-        raise ApiError(CLOSED_CODES[prompt.state], 409)
+        raise Conflict(CLOSED_CODES[prompt.state])
     if now < prompt.opens_at:
-        raise ApiError("window_not_open", 409, extra={"opens_at": prompt.opens_at.isoformat()})
+        raise Conflict("window_not_open", extra={"opens_at": prompt.opens_at.isoformat()})
     if now >= prompt.due_at + LATE_GRACE:
-        raise ApiError("window_closed", 409, extra={"due_at": prompt.due_at.isoformat()})
+        raise Conflict("window_closed", extra={"due_at": prompt.due_at.isoformat()})
     if attempts_left(prompt) <= 0:
-        raise ApiError("attempts_exhausted", 409)
+        raise Conflict("attempts_exhausted")
     return prompt
 
 
@@ -158,7 +151,7 @@ def record_upload(
             session.flush()
     except IntegrityError as exc:  # a concurrent retry with the same Idempotency-Key won
         store.delete(image.storage_key)
-        raise ApiError("checkin_in_progress", 409, headers={"Retry-After": "2"}) from exc
+        raise Conflict("checkin_in_progress", retry_after_s=2) from exc
     return attempt
 
 
@@ -192,139 +185,6 @@ def previous_hashes(*, session: Session, person: Person) -> list[str]:
         if face_phash:
             hashes.append(f"fphash:{face_phash}")
     return hashes
-
-
-@dataclass
-class Verdict:
-    decision: AttemptDecision
-    code: str
-    score: float | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    result: Any = None  # the library's Result, when there is one
-    bad_image_status: int | None = None
-
-
-def judge(
-    *,
-    verifier: Any,
-    templates: list[Any],
-    upload: Upload,
-    challenge: dict[str, Any] | None,
-    hashes: list[str],
-) -> Verdict:
-    """Step 2: what the face library says, as a verdict. Never raises for bad input."""
-    from server.faces import server_fault
-    from verification import VerificationError
-
-    if not templates:
-        # Our enrolment gap, not the person's fault: a human looks.
-        return Verdict(AttemptDecision.review, "no_templates")
-    try:
-        result = verifier.verify(templates, upload.image, previous_hashes=hashes)
-        if challenge and result.decision == "match":
-            live = verifier.check_liveness(templates, challenge, upload.frames)
-            if live.decision != "match":
-                # The face matched but the motion was not seen: a human looks (our liveness
-                # check is offline and landmark-based; it must never alone fail a person).
-                verdict = _verdict_of(live)
-                verdict.decision = AttemptDecision.review
-                verdict.result = result  # keep the selfie's own hashes
-                return verdict
-    except VerificationError as exc:
-        if server_fault(exc):  # our fault, never the person's
-            raise ApiError("service_unavailable", 503, headers={"Retry-After": "60"}) from exc
-        return Verdict(
-            AttemptDecision.rejected,
-            exc.code,
-            details=json_safe(exc.details),
-            bad_image_status=BAD_IMAGE_STATUS.get(exc.code),
-        )
-    return _verdict_of(result)
-
-
-RETAKE_CODE = "retake_requested"
-
-
-def with_retake(
-    *,
-    session: Session,
-    settings: Settings,
-    verifier: Any,
-    person: Person,
-    prompt: CheckinPrompt,
-    attempt: CheckinAttempt,
-    verdict: Verdict,
-    templates: list[Any],
-    now: datetime,
-) -> Verdict:
-    """The retake policy, between judging a selfie and writing its verdict.
-
-    - A selfie whose face landed in the review band (``face_review``), while the window is open
-      and no retake was asked for this prompt yet, becomes ``retake_requested``: not counted, the
-      prompt stays open, the phone asks for one more selfie at once.
-    - The next face-judged selfie of that prompt is decided with the first one
-      (:meth:`verification.Verifier.decide_retake`): a match, or a review. A presentation-attack
-      suspicion, a replay (sending the first capture again), a liveness or location problem keep
-      their own verdict.
-    A retake is asked at most once per prompt, so a check-in is decided after two captures.
-    """
-    if not settings.checkin_retake or verdict.result is None:
-        return verdict
-    first = session.scalar(
-        select(CheckinAttempt)
-        .where(
-            CheckinAttempt.prompt_id == prompt.id,
-            CheckinAttempt.code == RETAKE_CODE,
-            CheckinAttempt.id != attempt.id,
-        )
-        .order_by(CheckinAttempt.id)
-        .limit(1)
-    )
-    if first is None:
-        outside = attempt.distance_from_home_m is not None and outside_geofence(
-            distance_m=attempt.distance_from_home_m,
-            radius_m=person.geofence_radius_m,
-            accuracy_m=attempt.accuracy_m or 0.0,
-        )
-        if verdict.code == "face_review" and now < prompt.due_at and not outside:
-            return Verdict(
-                AttemptDecision.rejected,
-                RETAKE_CODE,
-                score=verdict.score,
-                details={**verdict.details, "retake": "requested"},
-                result=verdict.result,
-            )
-        return verdict
-    if verdict.code not in ("face_review", "face_mismatch") or first.score is None:
-        return verdict
-    second = verdict.score if verdict.score is not None else float("inf")
-    decision, code = verifier.decide_retake(first.score, second, templates=len(templates))
-    details = {
-        **verdict.details,
-        "retake": {
-            "first_attempt_id": first.id,
-            "first": first.score,
-            "second": second,
-            "face_code": verdict.code,
-        },
-    }
-    mapped = AttemptDecision.verified if decision == "match" else AttemptDecision.review
-    # the result stays the second capture's own: only a capture that matched alone is learned
-    return Verdict(mapped, code, score=verdict.score, details=details, result=verdict.result)
-
-
-def _verdict_of(result: Any) -> Verdict:
-    decision = {
-        "match": AttemptDecision.verified,
-        "review": AttemptDecision.review,
-    }.get(result.decision, AttemptDecision.rejected)
-    return Verdict(
-        decision,
-        result.code,
-        score=_float(getattr(result, "distance", None)),
-        details=json_safe(result.to_dict()),
-        result=result,
-    )
 
 
 def apply_verdict(
@@ -508,10 +368,3 @@ def apply_verdict(
         details={"decision": verdict.decision.value, "code": verdict.code},
     )
     return True
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None

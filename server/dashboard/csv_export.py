@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import io
 
+from server.core.enums import AlertKind
 from server.dashboard import i18n
 from server.dashboard.statistics import Stats
-from server.enums import AlertKind
 
 
 def stats_csv(data: Stats, *, days: int, lang: str) -> tuple[bytes, str]:

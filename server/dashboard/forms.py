@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from server.errors import ApiError
+from server.core.errors import DomainError
+from server.http.problem import ApiError, request_language
 from server.people.models import Area
 from server.people.schemas import PersonCreate
 
@@ -103,7 +104,8 @@ def short_error(exc: Exception) -> str:
         return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())[
             :300
         ]
-    if isinstance(exc, ApiError):
-        errs = exc.extra.get("errors") or []
+    if isinstance(exc, ApiError | DomainError):
+        fields = getattr(exc, "fields", ())
+        errs = exc.extra.get("errors") or [f.render(request_language()) for f in fields]
         return "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errs) or exc.code
     return str(exc)[:300]

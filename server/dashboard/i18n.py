@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flask import request, session
 
-from server import errors
+from server.http import problem as errors
 
 LANGUAGES = ("vi", "en")
 

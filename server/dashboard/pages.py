@@ -10,7 +10,7 @@ from flask import Blueprint, g, request
 
 from server.dashboard import i18n
 from server.dashboard.service import is_manager
-from server.web import ctx
+from server.http.context import ctx
 
 #: Largest number a dashboard query or form field takes (pages, days): anything beyond is no
 #: page or period a person asks for, and would overflow a timedelta or an SQL OFFSET (issue 13).

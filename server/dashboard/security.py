@@ -33,10 +33,10 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from server.auth import current_staff
+from server.core.enums import StaffRole
 from server.dashboard import i18n
-from server.enums import StaffRole
-from server.errors import problem
+from server.http.auth import current_staff
+from server.http.problem import problem
 
 csrf = CSRFProtect()
 

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session
 
-from server import audit
 from server.alerts.models import Alert
-from server.audit import AuditEvent
 from server.checkins.models import CheckinAttempt
+from server.core import audit
+from server.core.audit import AuditEvent
+from server.core.enums import AlertKind, AlertState, AttemptDecision, RiskLevel, StaffRole
 from server.declarations.models import Declaration
-from server.enums import AlertKind, AlertState, AttemptDecision, RiskLevel, StaffRole
 from server.people.models import Area, Person, StaffUser, StoredImage
 from server.scope import alerts_in_scope, person_ids_in_scope
 

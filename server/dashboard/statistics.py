@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from server.alerts.models import Alert
 from server.checkins.models import CheckinPrompt
-from server.enums import AlertKind, AreaKind, PromptState
+from server.core.enums import AlertKind, AreaKind, PromptState
 from server.people.models import Area, Person, StaffUser
 from server.scope import areas_in_scope
 

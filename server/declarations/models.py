@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base, utcnow
-from server.enums import RiskLevel, db_enum
+from server.core.db import Base, utcnow
+from server.core.enums import RiskLevel, db_enum
 
 
 class Declaration(Base):

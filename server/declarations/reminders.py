@@ -10,9 +10,9 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.checkins import messaging
+from server.core.enums import PersonStatus
 from server.declarations.models import Declaration
-from server.enums import PersonStatus
+from server.notify import persons
 from server.notify.models import Notification
 from server.people.models import Person
 from server.schedule.policy import PolicyResolver
@@ -67,7 +67,7 @@ def send_declaration_reminders(
             )
         )
     )
-    due: list[messaging.PersonMessage] = []
+    due: list[persons.PersonMessage] = []
     for person in people:
         policy = resolver.policy(ward_id=person.ward_id, person_overrides=person.schedule_policy)
         zone = resolver.zone(ward_id=person.ward_id, person_zone=person.timezone)
@@ -87,12 +87,12 @@ def send_declaration_reminders(
         if any(k.startswith(key + ":") for k in reminded):
             continue
         due.append(
-            messaging.PersonMessage(
+            persons.PersonMessage(
                 person.id, "declaration_reminder", {"day": local.date().isoformat()}, key
             )
         )
     # INSERT … ON CONFLICT (idempotency_key) DO NOTHING: a second scheduler that read the same
     # page before this one committed skips the rows instead of failing its whole sweep
     # (UniqueViolation uq_notifications_idempotency_key, issue 20).
-    sent = messaging.send_to_persons(session=session, messages=due, now=now, count_inserted=True)
+    sent = persons.send_to_persons(session=session, messages=due, now=now, count_inserted=True)
     return sent, (ids[-1] if len(people) == limit else 0)

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from server.enums import RiskLevel
+from server.core.enums import RiskLevel
 
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 ORDER = [RiskLevel.green, RiskLevel.yellow, RiskLevel.orange, RiskLevel.red]

@@ -9,16 +9,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server import audit
 from server.alerts.service import raise_alert
 from server.config import Settings
+from server.core import audit
+from server.core.enums import AlertKind, AlertState, RiskLevel
+from server.core.errors import FieldProblem, InvalidFields
 from server.declarations import risk
 from server.declarations.models import Declaration
 from server.declarations.schemas import DeclarationIn
-from server.enums import AlertKind, AlertState, RiskLevel
-from server.errors import ApiError
-from server.people.models import Area, Person
-from server.validation import field_error
+from server.people.models import Person
+from server.schedule.policy import effective_zone
 
 #: A declaration may be entered a little ahead of the server's clock (phone clocks drift) and
 #: up to a week late (staff entering a paper record).
@@ -31,13 +31,6 @@ class Outcome:
     declaration: Declaration
     assessment: risk.Assessment
     alerts_raised: list[str]
-
-
-def person_zone(*, session: Session, person: Person, settings: Settings) -> ZoneInfo:
-    if person.timezone:
-        return ZoneInfo(person.timezone)
-    ward = session.get(Area, person.ward_id)
-    return ZoneInfo(ward.timezone) if ward is not None and ward.timezone else settings.zone
 
 
 def refresh_high_risk(
@@ -111,19 +104,11 @@ def submit(
        it (counted, evidence kept, no second message: docs/declarations.md).
     """
     if data.measured_at > now + FUTURE_SKEW:
-        raise ApiError(
-            "validation_error",
-            422,
-            extra={"errors": [field_error("measured_at", "in_the_future")]},
-        )
+        raise InvalidFields(FieldProblem("measured_at", "in_the_future"))
     if data.measured_at < now - MAX_AGE:
-        raise ApiError(
-            "validation_error",
-            422,
-            extra={"errors": [field_error("measured_at", "older_than_7_days")]},
-        )
+        raise InvalidFields(FieldProblem("measured_at", "older_than_7_days"))
     rules = risk.load_rules(settings.risk_rules_file)
-    zone = person_zone(session=session, person=person, settings=settings)
+    zone = effective_zone(session=session, person=person, settings=settings)
     refresh_high_risk(session=session, person=person, now=now, zone=zone, rules=rules)
     obs = risk.Observation(
         symptoms=frozenset(s.value for s in data.symptoms),

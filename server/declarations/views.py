@@ -7,16 +7,16 @@ from flask import Blueprint, g, jsonify
 from sqlalchemy import select
 
 from server.api.serialize import iso
-from server.auth import current_staff, device_required, staff_required
+from server.core.enums import StaffRole
 from server.declarations import service
 from server.declarations.models import Declaration
 from server.declarations.schemas import DeclarationIn
-from server.enums import StaffRole
-from server.errors import ApiError, request_language
-from server.limits import per_device
+from server.http.auth import current_staff, device_required, staff_required
+from server.http.context import ctx, db_session
+from server.http.limits import per_device
+from server.http.problem import ApiError, request_language
+from server.http.validation import json_body
 from server.scope import person_in_scope
-from server.validation import json_body
-from server.web import ctx, db_session
 
 bp = Blueprint("declarations", __name__, url_prefix="/api/v1")
 

@@ -26,20 +26,20 @@ from typing import Any
 from flask import Blueprint, Response, g, json, request, send_file, url_for
 from sqlalchemy import func, select
 
-from server import audit
-from server.auth import staff_required
 from server.checkins.models import CheckinPrompt
+from server.core import audit
+from server.core.enums import StaffRole
 from server.declarations.models import Declaration
-from server.enums import StaffRole
-from server.errors import ApiError
 from server.fhir import bulk, mapping, search
 from server.fhir.capability import capability_statement
 from server.fhir.export import CLOSED
 from server.fhir.models import FhirExportJob
 from server.fhir.outcome import accepted, fhir_response
+from server.http.auth import staff_required
+from server.http.context import ctx, db_session
+from server.http.problem import ApiError
 from server.people.models import Area, Person
 from server.scope import person_in_scope, persons_in_scope, scope_root
-from server.web import ctx, db_session
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir/r4")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.clock import Clock
+from server.core.clock import Clock
 from server.fhir.export import TYPES, ExportCancelled, export_ndjson
 from server.fhir.models import FhirExportJob
 from server.people.models import Area

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from server.cli_context import CliContext, pass_cli
+
 
 @click.group("export")
 def export_command() -> None:
@@ -17,13 +19,13 @@ def export_command() -> None:
 @click.option("--area", "area_code", default=None, help="Area code (default: whole system).")
 @click.option("--since", default=None, help="Only changes at/after this ISO 8601 instant.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-def export_fhir(area_code: str | None, since: str | None, out_dir: Path) -> None:
+@pass_cli
+def export_fhir(cli: CliContext, area_code: str | None, since: str | None, out_dir: Path) -> None:
     """Write FHIR R4 NDJSON (one file per resource type) to OUT."""
-    from server import audit
-    from server.cli import _settings
-    from server.db import make_engine, make_session_factory, session_scope
+    from server.core import audit
+    from server.core.db import make_engine, make_session_factory, session_scope
     from server.fhir.export import export_ndjson
-    from server.people.service import get_area_by_code
+    from server.people.areas import get_area_by_code
 
     since_dt = None
     if since:
@@ -35,7 +37,7 @@ def export_fhir(area_code: str | None, since: str | None, out_dir: Path) -> None
             ) from exc
         if since_dt.tzinfo is None:
             since_dt = since_dt.replace(tzinfo=UTC)
-    factory = make_session_factory(make_engine(_settings().effective_database_url))
+    factory = make_session_factory(make_engine(cli.settings.effective_database_url))
     with session_scope(factory) as session:
         area = None
         if area_code:

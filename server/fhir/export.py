@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from server.alerts.models import Alert
 from server.checkins.models import CheckinPrompt
+from server.core.enums import AlertState
 from server.declarations.models import Declaration
-from server.enums import AlertState
 from server.fhir import mapping
 from server.people.models import Area, Person
 from server.scope import person_ids_in_area

@@ -18,8 +18,8 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from server.alerts.models import Alert
 from server.checkins.models import CheckinPrompt
+from server.core.enums import AlertState, PersonStatus, PromptState
 from server.declarations.models import Declaration
-from server.enums import AlertState, PersonStatus, PromptState
 from server.people.models import Area, Person
 
 #: Our own code systems / identifier namespaces (stable URIs, not resolvable).

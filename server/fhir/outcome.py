@@ -10,8 +10,8 @@ from typing import Any
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from flask import Response
 
-from server import errors
 from server.fhir import mapping
+from server.http import problem as errors
 
 FHIR_JSON = "application/fhir+json"
 PROBLEM_SYSTEM = f"{mapping.BASE}/CodeSystem/problem"

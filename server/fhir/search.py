@@ -11,10 +11,10 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 from flask import Response, request, url_for
 
-from server.errors import ApiError
 from server.fhir import mapping
 from server.fhir.export import TYPES
 from server.fhir.outcome import fhir_response
+from server.http.problem import ApiError
 from server.people.models import Person
 
 DEFAULT_COUNT, MAX_COUNT = 20, 100

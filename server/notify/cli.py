@@ -1,13 +1,13 @@
 """``isocheck outbox``: what the notification outbox holds, for administrators.
 
-:data:`outbox_command` is registered on the ``isocheck`` group by ``server.cli``.
+:data:`outbox_command` is registered on the ``isocheck`` group by ``isocheck.cli``.
 """
 
 from __future__ import annotations
 
 import click
 
-from server.enums import NotificationState
+from server.core.enums import NotificationState
 
 
 @click.command("outbox")
@@ -28,9 +28,9 @@ def outbox_command(dead: bool, channel: str | None, limit: int, requeue: tuple[i
     Without options: the undelivered (pending/sending) rows by due time. With --dead: the
     notifications that gave up (max attempts, refused, invalid recipient) and why.
     """
-    from server.clock import SystemClock
     from server.config import ConfigError, load_settings
-    from server.db import make_engine, make_session_factory, session_scope
+    from server.core.clock import SystemClock
+    from server.core.db import make_engine, make_session_factory, session_scope
     from server.notify.service import outbox_report, requeue_dead
 
     try:

@@ -31,9 +31,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
-from server.clock import Clock
 from server.config import ConfigError, Settings
-from server.enums import NotificationState
+from server.core.clock import Clock
+from server.core.enums import NotificationState
 from server.notify.channel import Channel, OutboxMessage, Outcome, Result
 from server.notify.log import LogChannel
 from server.notify.models import Notification

@@ -8,14 +8,27 @@ staff open the dashboard (behind their login) to see who and why.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from server.alerts.models import Alert
-from server.enums import AlertKind
+from server.core.enums import AlertKind
 from server.people.models import Area, Person
 
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
+
+class AlertFacts(Protocol):
+    """What notify reads of an alert (:class:`server.alerts.models.Alert` has all of it). Notify
+    sits below alerts: alerts call into it, it never imports them."""
+
+    id: int
+    kind: AlertKind
+    severity: int
+    person_id: int
+    area_id: int
+    escalation_level: int
+    prompt_id: int | None
+    created_at: datetime
+
 
 #: Alert kind → (Vietnamese, English) name.
 ALERT_NAMES: dict[AlertKind, tuple[str, str]] = {
@@ -39,7 +52,7 @@ PERSON_TEXTS: dict[str, tuple[str, str]] = {
 GENERIC_PERSON_TEXT = ("isocheck", "Bạn có thông báo mới. Mở isocheck để xem.")
 
 
-def alert_payload(*, alert: Alert, person: Person, ward: Area, level: int) -> dict[str, Any]:
+def alert_payload(*, alert: AlertFacts, person: Person, ward: Area, level: int) -> dict[str, Any]:
     """The payload sent for ``alert`` at escalation ``level`` (same for every channel):
     ``kind``, ``title``/``body`` (push), ``text`` (e-mail) and ``data`` (ids, as strings)."""
     vi, en = ALERT_NAMES.get(alert.kind, (alert.kind.value, alert.kind.value))

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base, utcnow
-from server.enums import NotificationState, db_enum
+from server.core.db import Base, utcnow
+from server.core.enums import NotificationState, db_enum
 
 
 class Notification(Base):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.notify.models import Notification
+
+MAX_KEY = 128
 
 
 def enqueue(
@@ -49,3 +52,10 @@ def enqueue(
     session.add(row)
     session.flush()
     return row
+
+
+def fit_key(key: str) -> str:
+    """Idempotency keys fit the column (128): a longer one keeps its start and gains a hash."""
+    if len(key) <= MAX_KEY:
+        return key
+    return key[: MAX_KEY - 41] + "#" + hashlib.sha256(key.encode()).hexdigest()[:40]

@@ -30,12 +30,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.alerts.models import Alert
-from server.enums import AlertKind, StaffRole
-from server.notify.messaging import alert_payload, person_payload
+from server.core import sql
+from server.core.enums import AlertKind
+from server.notify import persons
 from server.notify.models import Notification
-from server.notify.outbox import enqueue
-from server.people.models import Area, Device, Person, StaffUser
+from server.people.models import Area, Person, StaffUser
 
 #: Used when no area on the ward's chain has a ``"notify"`` routing.
 DEFAULT_ROUTING: dict[str, Any] = {
@@ -46,7 +45,6 @@ DEFAULT_ROUTING: dict[str, Any] = {
 ROUTING_KEY = "notify"
 STAFF_CHANNELS = ("fcm", "email", "log")
 ROLES = ("area_staff", "admin", "doctor")
-MAX_KEY = 128
 
 
 # --------------------------------------------------------------------------- configuration
@@ -110,59 +108,6 @@ def routing_for(*, session: Session, ward: Area) -> dict[str, Any]:
 # --------------------------------------------------------------------------- alerts
 
 
-def notify_alert(*, session: Session, alert: Alert, now: datetime) -> list[Notification]:
-    """Enqueue the notifications for ``alert`` at its current escalation level.
-
-    1. Find the target area (ward / district / city for level 0 / 1 / 2) and the routing.
-    2. For each staff rule matching the alert's kind and level: each matching active staff
-       member gets one row per listed channel they can be reached on.
-    3. Each matching webhook gets one row.
-    4. If nothing was written, one ``log`` row records that nobody could be told.
-    Idempotent: keys are ``alert:<id>:L<level>:<channel>:<recipient>``, so calling it again for
-    the same level writes nothing new. Returns the rows (new or existing)."""
-    person = session.get(Person, alert.person_id)
-    ward = session.get(Area, alert.area_id)
-    if person is None or ward is None:
-        raise ValueError(f"alert {alert.id} has no person or area")
-    level = alert.escalation_level
-    chain = _chain(session=session, area=ward)
-    target = chain[max(0, len(chain) - 1 - level)]
-    routing = routing_for(session=session, ward=ward)
-    payload = alert_payload(alert=alert, person=person, ward=ward, level=level)
-    base = f"alert:{alert.id}:L{level}"
-    common = {
-        "session": session,
-        "payload": payload,
-        "now": now,
-        "alert_id": alert.id,
-        "person_id": person.id,
-        "prompt_id": alert.prompt_id,
-    }
-    rows: list[Notification] = []
-    seen: set[str] = set()
-
-    def add(channel: str, recipient: str, key: str, staff_id: int | None = None) -> None:
-        key = _key(key)
-        if key not in seen:
-            seen.add(key)
-            rows.append(
-                enqueue(
-                    channel=channel,
-                    recipient=recipient,
-                    idempotency_key=key,
-                    staff_id=staff_id,
-                    **common,
-                )
-            )
-
-    for channel, recipient, key, staff_id in alert_recipients(
-        routing=routing, kind=alert.kind, level=level, target=target, base=base,
-        staff_of=lambda roles: _staff(session=session, roles=roles, target=target, person=person),
-    ):  # fmt: skip
-        add(channel, recipient, key, staff_id)
-    return rows
-
-
 def alert_recipients(
     *,
     routing: dict[str, Any],
@@ -173,7 +118,8 @@ def alert_recipients(
     staff_of: Callable[[list[str]], list[StaffUser]],
 ) -> list[tuple[str, str, str, int | None]]:
     """Who is told about an alert of ``kind`` at ``level``, and on which channel: the one rule
-    both :func:`notify_alert` and the escalation sweep's bulk version follow.
+    both :func:`server.notify.alerts.notify_alert` and the bulk
+    :func:`server.notify.alerts.notify_levels` follow.
 
     Returns ``(channel, recipient, idempotency key, staff id)`` rows: per matching staff rule,
     each staff member ``staff_of(roles)`` names, on each listed channel they can be reached on;
@@ -199,28 +145,6 @@ def alert_recipients(
     return out
 
 
-def _staff(*, session: Session, roles: list[str], target: Area, person: Person) -> list[StaffUser]:
-    found: dict[int, StaffUser] = {}
-    active = StaffUser.is_active.is_(True)
-    if "area_staff" in roles:
-        for s in session.scalars(
-            select(StaffUser).where(
-                active, StaffUser.role == StaffRole.area_staff, StaffUser.area_id == target.id
-            )
-        ):
-            found[s.id] = s
-    if "admin" in roles:
-        for s in session.scalars(
-            select(StaffUser).where(active, StaffUser.role == StaffRole.admin)
-        ):
-            found[s.id] = s
-    if "doctor" in roles and person.doctor_id is not None:
-        doctor = session.get(StaffUser, person.doctor_id)
-        if doctor is not None and doctor.is_active:
-            found[doctor.id] = doctor
-    return [found[k] for k in sorted(found)]
-
-
 # --------------------------------------------------------------------------- persons
 
 
@@ -237,44 +161,21 @@ def notify_person(
     12, "due_at": "…"}``): one ``fcm`` row per active device with a push token, keyed
     ``<idempotency_key>:d<device id>``; or one ``log`` row keyed ``<idempotency_key>:log`` when the
     person has none. ``prompt_id`` in the payload links the rows to the prompt. Idempotent per key.
-    """
-    body = person_payload(person=person, kind=kind, payload=payload)
-    prompt_id = payload.get("prompt_id")
-    common = {
-        "session": session,
-        "payload": body,
-        "now": now,
-        "person_id": person.id,
-        "prompt_id": int(prompt_id) if prompt_id is not None else None,
+    The bulk writer (:func:`server.notify.persons.send_to_persons`) for one message; returns the
+    rows (new or existing)."""
+    message = persons.PersonMessage(person.id, kind, payload, idempotency_key)
+    rows = persons.person_rows(session=session, messages=[message], now=now)
+    sql.insert_ignore_many(
+        session, Notification.__table__, rows, conflict=("idempotency_key",)
+    )
+    keys = [row["idempotency_key"] for row in rows]
+    found = {
+        n.idempotency_key: n
+        for n in session.scalars(
+            select(Notification).where(Notification.idempotency_key.in_(keys))
+        )
     }
-    devices = session.scalars(
-        select(Device)
-        .where(
-            Device.person_id == person.id,
-            Device.revoked_at.is_(None),
-            Device.push_token.is_not(None),
-        )
-        .order_by(Device.id)
-    ).all()
-    rows = [
-        enqueue(
-            channel="fcm",
-            recipient=d.push_token or "",
-            idempotency_key=_key(f"{idempotency_key}:d{d.id}"),
-            **common,
-        )
-        for d in devices
-    ]
-    if not rows:
-        rows.append(
-            enqueue(
-                channel="log",
-                recipient=f"person:{person.id}",
-                idempotency_key=_key(f"{idempotency_key}:log"),
-                **common,
-            )
-        )
-    return rows
+    return [found[k] for k in keys if k in found]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -282,7 +183,7 @@ def notify_person(
 
 def _chain(*, session: Session, area: Area) -> list[Area]:
     """``area`` and its ancestors, root first (from the materialised ``path``)."""
-    ids = [int(x) for x in area.path.strip("/").split("/") if x] or [area.id]
+    ids = area.chain_ids
     by_id = {a.id: a for a in session.scalars(select(Area).where(Area.id.in_(ids)))}
     return [by_id[i] for i in ids if i in by_id]
 
@@ -291,13 +192,6 @@ def _matches(rule: dict[str, Any], kind: AlertKind, level: int) -> bool:
     kinds = rule.get("kinds", "*")
     levels = rule.get("levels")
     return (kinds == "*" or kind.value in kinds) and (levels is None or level in levels)
-
-
-def _key(key: str) -> str:
-    """Idempotency keys fit the column (128): a longer one keeps its start and gains a hash."""
-    if len(key) <= MAX_KEY:
-        return key
-    return key[: MAX_KEY - 41] + "#" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def _only(obj: Any, allowed: set[str], where: str) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from server.enums import NotificationState
+from server.core.enums import NotificationState
 from server.notify.models import Notification
 
 

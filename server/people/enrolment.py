@@ -12,16 +12,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server import audit, crypto
 from server.config import Settings
-from server.enums import AreaKind, ImageKind, PersonStatus
-from server.errors import ApiError
-from server.jsonsafe import json_safe
+from server.core import audit, crypto
+from server.core.enums import AreaKind, ImageKind, PersonStatus
+from server.core.errors import Conflict, FieldProblem, InvalidFields, InvalidRequest, NotAllowed
+from server.core.jsonsafe import json_safe
+from server.core.security import code_digest, new_token, token_digest
 from server.people.models import ActivationCode, Area, Device, FaceTemplate, Person, StoredImage
 from server.people.schemas import PersonCreate
-from server.security import code_digest, new_token, token_digest
 from server.storage import ImageStore
-from server.validation import field_error
 
 #: Enrolment photos per person: one is enough to start, two or three match better.
 MAX_ENROLMENT_PHOTOS = 3
@@ -70,11 +69,7 @@ def create_person(
 ) -> Person:
     """Insert the person (status ``active`` once isolation has started, else ``enrolled``)."""
     if ward.kind is not AreaKind.ward:
-        raise ApiError(
-            "validation_error",
-            422,
-            extra={"errors": [field_error("ward_code", "not_a_ward")]},
-        )
+        raise InvalidFields(FieldProblem("ward_code", "not_a_ward"))
     person = Person(
         full_name=data.full_name,
         phone=data.phone,
@@ -100,7 +95,7 @@ def create_person(
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise ApiError("person_exists", 409) from exc
+        raise Conflict("person_exists") from exc
     audit.record(
         session=session,
         actor_kind=actor_kind,
@@ -322,17 +317,17 @@ def activate_device(
         .order_by(ActivationCode.id.desc())
     )
     if row is None or row.used_at is not None or row.expires_at <= now:
-        raise ApiError("invalid_activation_code", 400)
+        raise InvalidRequest("invalid_activation_code")
     won = session.execute(
         update(ActivationCode)
         .where(ActivationCode.id == row.id, ActivationCode.used_at.is_(None))
         .values(used_at=now)
     ).rowcount
     if won != 1:
-        raise ApiError("invalid_activation_code", 400)
+        raise InvalidRequest("invalid_activation_code")
     person = session.get(Person, row.person_id)
     if person is None or person.status is PersonStatus.released:
-        raise ApiError("isolation_ended", 403)
+        raise NotAllowed("isolation_ended")
     active = session.scalars(
         select(Device)
         .where(Device.person_id == person.id, Device.revoked_at.is_(None))

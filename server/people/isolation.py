@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from server.enums import PersonStatus
+from server.core.enums import PersonStatus
 from server.people.models import Person
 
 MAX_ISOLATION = timedelta(days=60)

@@ -8,8 +8,14 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db import Base, utcnow
-from server.enums import AreaKind, Category, PersonStatus, RiskLevel, StaffRole, db_enum
+from server.core.db import Base, utcnow
+from server.core.enums import AreaKind, Category, PersonStatus, RiskLevel, StaffRole, db_enum
+
+
+def path_ids(path: str) -> list[int]:
+    """The ids of a materialised area path, root first (``"1/4/9/"`` -> ``[1, 4, 9]``): the one
+    place an area path is parsed."""
+    return [int(x) for x in path.split("/") if x]
 
 
 class Area(Base):
@@ -32,6 +38,11 @@ class Area(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     parent: Mapped[Area | None] = relationship(remote_side=[id])
+
+    @property
+    def chain_ids(self) -> list[int]:
+        """Ids from the top (city) down to this area; the area alone while its path is unset."""
+        return path_ids(self.path) or [self.id]
 
 
 class StaffUser(Base):

@@ -1,6 +1,6 @@
 """Password rules for staff accounts (the dashboard's *Đổi mật khẩu* page): the current
 password, then a new one of at least :data:`MIN_PASSWORD_LENGTH` characters typed twice and
-different from the current one. Login and lockout are :func:`server.people.service.check_login`.
+different from the current one. Login and lockout are :func:`server.people.staff.check_login`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from server import audit
+from server.core import audit
+from server.core.security import hash_password, verify_password
 from server.people.models import StaffUser
-from server.security import hash_password, verify_password
 
 MIN_PASSWORD_LENGTH = 10
 #: Longer input is cut before hashing (argon2 of a megabyte is a denial of service).

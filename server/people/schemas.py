@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from server.enums import Category
+from server.core.enums import Category
 
 PHONE = r"^\+?[0-9][0-9 .-]{7,18}[0-9]$"
 NATIONAL_ID = r"^[0-9]{9}([0-9]{3})?$"  # CMND (9 digits) or CCCD (12 digits)

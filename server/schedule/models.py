@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base
+from server.core.db import Base
 
 
 class SchedulePlan(Base):

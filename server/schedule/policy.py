@@ -27,9 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.people.models import Area, Person
+from server.people.models import Area, Person, path_ids
 
 log = logging.getLogger("isocheck.schedule")
+
 
 class PolicyError(ValueError):
     """A schedule policy (or one level of overrides) is invalid; the message says why."""
@@ -255,7 +256,7 @@ class PolicyResolver:
         ward = self._areas.get(ward_id)
         if ward is None:
             return []
-        ids = [int(x) for x in ward.path.split("/") if x] or [ward.id]
+        ids = ward.chain_ids
         missing = [i for i in ids if i not in self._areas]
         if missing:
             self._load(missing)
@@ -268,7 +269,7 @@ class PolicyResolver:
             self._areas[area.id] = area
         # paths are loaded with the rows; fetch ancestors in the same way
         ancestors = {
-            int(x) for a in rows for x in a.path.split("/") if x and int(x) not in self._areas
+            i for a in rows for i in path_ids(a.path) if i not in self._areas
         }
         if ancestors:
             for area in self.session.scalars(select(Area).where(Area.id.in_(ancestors))):
@@ -299,17 +300,9 @@ class PolicyResolver:
         return cached
 
 
-def _settings(settings):
-    if settings is None:
-        from server.config import Settings
-
-        settings = Settings()
-    return settings
-
-
-def resolver_for(*, session: Session, settings=None) -> PolicyResolver:
-    """A :class:`PolicyResolver` configured from ``settings`` (default: the environment)."""
-    settings = _settings(settings)
+def resolver_for(*, session: Session, settings) -> PolicyResolver:
+    """A :class:`PolicyResolver` configured from ``settings`` (a :class:`server.config.Settings`,
+    passed in by the caller: this module never reads the environment)."""
     return PolicyResolver(
         session=session,
         settings_overrides=settings.schedule_policy,
@@ -317,14 +310,14 @@ def resolver_for(*, session: Session, settings=None) -> PolicyResolver:
     )
 
 
-def effective_policy(*, session: Session, person: Person, settings=None) -> SchedulePolicy:
+def effective_policy(*, session: Session, person: Person, settings) -> SchedulePolicy:
     """The person's policy: defaults ← settings ← city ← district ← ward ← person."""
     return resolver_for(session=session, settings=settings).policy(
         ward_id=person.ward_id, person_overrides=person.schedule_policy
     )
 
 
-def effective_zone(*, session: Session, person: Person, settings=None) -> ZoneInfo:
+def effective_zone(*, session: Session, person: Person, settings) -> ZoneInfo:
     """The person's time zone: person → ward → district → city → ``settings.timezone``."""
     return resolver_for(session=session, settings=settings).zone(
         ward_id=person.ward_id, person_zone=person.timezone

@@ -231,8 +231,8 @@ def person_payload(now: datetime, **overrides: Any) -> dict[str, Any]:
 
 def make_places(session: Session) -> dict[str, Any]:
     """City → district → two wards (there is no API for areas: the service makes them)."""
-    from server.enums import AreaKind
-    from server.people.service import create_area
+    from server.core.enums import AreaKind
+    from server.people.areas import create_area
 
     city = create_area(session=session, code=CITY[0], name=CITY[1], kind=AreaKind.city)
     district = create_area(
@@ -249,8 +249,8 @@ def make_places(session: Session) -> dict[str, Any]:
 
 
 def add_staff(session: Session, username: str, password: str, role: str, area=None) -> None:
-    from server.enums import StaffRole
-    from server.people.service import create_staff
+    from server.core.enums import StaffRole
+    from server.people.staff import create_staff
 
     create_staff(
         session=session,
@@ -331,7 +331,7 @@ def add_prompt(
 ):
     """Insert a check-in prompt for ``person_id`` (the scheduler's job, done by hand)."""
     from server.checkins.models import CheckinPrompt
-    from server.enums import PromptKind, PromptState
+    from server.core.enums import PromptKind, PromptState
 
     prompt = CheckinPrompt(
         person_id=person_id,

@@ -20,7 +20,7 @@ from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import select
 
 from server.checkins.models import CheckinAttempt
-from server.enums import AttemptDecision, PersonStatus
+from server.core.enums import AttemptDecision, PersonStatus
 from server.people.models import Person
 from tests.api.contract import (
     WARD_3,
@@ -140,15 +140,15 @@ def test_x_error_codes_match_the_problem_schemas(op_id):
 
 
 def _catalogue() -> set[str]:
-    from server.errors import MESSAGES
+    from server.http.problem import MESSAGES
     from verification.errors import CODES
 
     return set(MESSAGES) | set(CODES)
 
 
 def test_every_code_the_server_knows_is_in_the_spec(app):
-    """The catalogue (server.errors.MESSAGES with the verification codes the app registers, and
-    verification.errors.CODES) against the spec: x-error-codes of the operations and of the
+    """The catalogue (server.http.problem.MESSAGES with the verification codes the app registers,
+    and verification.errors.CODES) against the spec: x-error-codes of the operations and of the
     whole API, and the check-in result codes."""
     schemas = spec_dict()["components"]["schemas"]
     in_spec = set(spec_dict()["x-error-codes"]) | set(schemas["CheckinCode"]["enum"])

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from server.alerts.models import Alert
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AttemptDecision, PromptState
+from server.core.enums import AttemptDecision, PromptState
 from tests.checkins.test_checkin_e2e import A_SELFIES, B_PHOTO, HOME, world  # noqa: F401
-from tests.faces import photo
+from tests.photo_sets import photo
 
 N = 20
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from server.checkins.judging import Verdict
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.checkins.service import Verdict, apply_verdict
-from server.enums import AttemptDecision, PromptState
-from server.faces import get_verifier
+from server.checkins.service import apply_verdict
+from server.core.enums import AttemptDecision, PromptState
+from server.face_verifier import get_verifier
 from server.people.models import Person
 from tests.checkins.test_checkin_e2e import A_SELFIES, world  # noqa: F401 (fixture)
-from tests.faces import photo
+from tests.photo_sets import photo
 
 
 def _rejudge(

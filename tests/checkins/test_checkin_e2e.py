@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 
 from server.alerts.models import Alert
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AreaKind, PromptKind, PromptState, StaffRole
+from server.core.enums import AreaKind, PromptKind, PromptState, StaffRole
+from server.people.areas import create_area
 from server.people.models import StoredImage
-from server.people.service import create_area, create_staff
-from tests.faces import faces_dir, photo
+from server.people.staff import create_staff
+from tests.photo_sets import faces_dir, photo
 
 pytestmark = pytest.mark.faces
 
@@ -306,7 +307,7 @@ def test_a_device_sees_only_its_own_person(world):
 
 
 def test_uploads_are_rate_limited_per_device(world, app):
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     prompt = world.new_prompt()
     limiter.reset()
@@ -324,7 +325,7 @@ def test_uploads_are_rate_limited_per_device(world, app):
 def test_quality_retakes_do_not_use_up_the_upload_limit(world, app):
     """A person retaking photos the quality gate sent back (no face found, too dark) is not
     locked out: only judged uploads and unusable files count against the per-device limit."""
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     prompt = world.new_prompt()
     noface = sorted((faces_dir("faces") / "_noface").iterdir())[0].read_bytes()
@@ -340,7 +341,7 @@ def test_quality_retakes_do_not_use_up_the_upload_limit(world, app):
 
 
 def test_one_client_address_has_a_ceiling_across_the_api(world, app):
-    from server.limits import limiter
+    from server.http.limits import limiter
 
     limiter.reset()
     state = app.extensions["isocheck"]

@@ -16,11 +16,11 @@ def test_over_http_a_printed_photo_selfie_goes_to_review_and_a_live_one_verifies
 ):
     """The server's verifier with PAD on: an attack ends in review with presentation_suspected
     (no attempt used), a live capture of the same person still verifies."""
-    import server.faces
-    from server.enums import PromptState
+    import server.face_verifier
+    from server.core.enums import PromptState
     from tests.checkins.test_checkin_e2e import World
 
-    monkeypatch.setattr(server.faces, "_verifier", Verifier(pad_model_path=need_model()))
+    monkeypatch.setattr(server.face_verifier, "_verifier", Verifier(pad_model_path=need_model()))
     live, attacks = _subject_files("nuaa", "s0001")
     world = World(client, session, clock, enrol_photo=live[0].read_bytes())
 
@@ -61,10 +61,10 @@ def test_readyz_shows_the_state_of_the_stage(client):
 def test_over_http_an_enrolment_photo_of_a_print_is_refused(client, session, clock, monkeypatch):
     import io
 
-    import server.faces
+    import server.face_verifier
     from tests.checkins.test_checkin_e2e import World
 
-    monkeypatch.setattr(server.faces, "_verifier", Verifier(pad_model_path=need_model()))
+    monkeypatch.setattr(server.face_verifier, "_verifier", Verifier(pad_model_path=need_model()))
     live, attacks = _subject_files("nuaa", "s0001")
     world = World(client, session, clock, enrol_photo=live[0].read_bytes())
     r = world.client.post(

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from server.alerts.models import Alert
 from server.checkins import lifecycle
 from server.checkins.models import CheckinAttempt
-from server.enums import AttemptDecision, PromptState
+from server.core.enums import AttemptDecision, PromptState
 from tests.checkins.test_checkin_e2e import A_ENROL, A_SELFIES, World
-from tests.faces import faces_dir, photo
+from tests.photo_sets import faces_dir, photo
 from verification import Verifier
 
 EPS = 1e-3
@@ -52,7 +52,7 @@ def measured():
 def _world(client, session, clock, monkeypatch, d1, d2, *, together: bool) -> World:
     """A's world with a verifier whose bands put both selfies in the review band, and whose
     retake threshold lets their mean match (``together``) or not."""
-    import server.faces
+    import server.face_verifier
 
     mean = (d1 + d2) / 2
     verifier = Verifier(
@@ -63,7 +63,7 @@ def _world(client, session, clock, monkeypatch, d1, d2, *, together: bool) -> Wo
         retake_accept=mean + EPS if together else mean - EPS,
         augment_templates=False,
     )
-    monkeypatch.setattr(server.faces, "_verifier", verifier)
+    monkeypatch.setattr(server.face_verifier, "_verifier", verifier)
     return World(client, session, clock)
 
 

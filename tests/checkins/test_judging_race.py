@@ -11,11 +11,12 @@ import threading
 
 from sqlalchemy import func, select
 
-from server import audit
+from server.checkins.judging import Verdict
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.checkins.service import Verdict, apply_verdict
-from server.enums import AttemptDecision, PromptState
-from server.faces import get_verifier
+from server.checkins.service import apply_verdict
+from server.core import audit
+from server.core.enums import AttemptDecision, PromptState
+from server.face_verifier import get_verifier
 from server.people.models import Person
 from tests.minimal_world import MiniWorld
 

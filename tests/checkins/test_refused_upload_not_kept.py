@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from server.checkins.models import CheckinAttempt
-from server.enums import ImageKind
+from server.core.enums import ImageKind
 from server.people.enrolment import store_image
 from server.people.models import Person, StaffUser, StoredImage
 from server.storage import image_store

@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 
 from server.checkins.service import LATE_GRACE, find_prompt_for_upload
-from server.errors import ApiError
+from server.core.errors import DomainError
+from server.http.problem import status_of
 from tests.minimal_world import MiniWorld
 
 S = timedelta(seconds=1)
@@ -26,8 +27,8 @@ def world(session, clock):
 def _refusal(session, person, prompt, now):
     try:
         find_prompt_for_upload(session=session, person=person, nonce=prompt.nonce, now=now)
-    except ApiError as exc:
-        return exc.code, exc.status, exc.extra
+    except DomainError as exc:
+        return exc.code, status_of(exc), exc.extra
     return None
 
 

@@ -317,7 +317,7 @@ def _fhir_expected(route: FhirRoute, role: str, variant: str | None) -> str:
 
 
 def _bearer(app, staff) -> dict[str, str]:
-    from server.auth import issue_staff_token
+    from server.http.auth import issue_staff_token
 
     with app.app_context():
         return {"Authorization": f"Bearer {issue_staff_token(staff)}"}

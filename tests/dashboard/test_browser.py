@@ -23,12 +23,12 @@ from sqlalchemy import select
 from server.alerts.models import Alert
 from server.alerts.service import raise_alert
 from server.checkins.models import CheckinAttempt
-from server.clock import SystemClock
 from server.config import load_settings
-from server.db import make_engine, make_session_factory
-from server.enums import AlertKind, AlertState, AttemptDecision
+from server.core.clock import SystemClock
+from server.core.db import make_engine, make_session_factory
+from server.core.enums import AlertKind, AlertState, AttemptDecision
 from tests.dashboard.world import PASSWORD, World
-from tests.faces import faces_dir
+from tests.photo_sets import faces_dir
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server.audit import AuditEvent
 from server.checkins.models import CheckinPrompt
-from server.enums import PromptState
+from server.core.audit import AuditEvent
+from server.core.enums import PromptState
 from tests.dashboard.world import csrf_token, log_in
 
 
@@ -96,13 +96,14 @@ def test_demo_leaves_one_person_with_an_open_prompt(session, clock):
     from server.config import load_settings
     from server.demo import load_demo
 
-    report = load_demo(session=session, clock=clock)
+    settings = load_settings()
+    report = load_demo(session=session, clock=clock, settings=settings)
     assert report.open_prompt is not None
-    open_due(session=session, clock=clock, settings=load_settings())
+    open_due(session=session, clock=clock, settings=settings)
     session.commit()
     assert session.scalars(select(CheckinPrompt).where(
         CheckinPrompt.state == PromptState.open)).all()
-    again = load_demo(session=session, clock=clock)
+    again = load_demo(session=session, clock=clock, settings=settings)
     assert again.created_persons == 0 and again.open_prompt is None
 
 

@@ -9,9 +9,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from server.alerts.models import Alert
-from server.audit import AuditEvent
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AlertKind, AlertState, AttemptDecision, PromptState
+from server.core.audit import AuditEvent
+from server.core.enums import AlertKind, AlertState, AttemptDecision, PromptState
 from server.people.models import ActivationCode, Person, StaffUser
 from tests.dashboard.world import PASSWORD, csrf_token, log_in
 
@@ -303,7 +303,7 @@ def test_person_list_search_and_risk_sort(app, client, world, session):
     # both have a red declaration (SpO2 94 %): then by name
     assert html.index("Nguyễn Thị Hoa") < html.index("Trần Văn Cường")
     other = session.get(Person, world.other.person.id)
-    from server.enums import RiskLevel
+    from server.core.enums import RiskLevel
 
     session.get(Person, world.own.person.id).risk_level = RiskLevel.yellow
     other.risk_level = RiskLevel.red

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AttemptDecision, ImageKind, PromptKind, PromptState
+from server.core.enums import AttemptDecision, ImageKind, PromptKind, PromptState
 from server.people.enrolment import store_image
 from server.people.models import FaceTemplate, Person, StoredImage
 from server.storage import image_store
 from tests.dashboard.world import csrf_token, jpeg, log_in
-from tests.faces import faces_dir, photo
+from tests.photo_sets import faces_dir, photo
 
 pytestmark = [pytest.mark.faces, pytest.mark.slow]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from server import errors
 from server.dashboard import i18n
 from server.declarations.schemas import Symptom
+from server.http import problem as errors
 
 #: snake_case or dotted lowercase identifiers: codes (``bluish_lips``, ``person.create``).
 CODE = re.compile(r"(?<![\w./@-])[a-z][a-z0-9]*(?:[._][a-z0-9]+)+(?![\w/@-])")

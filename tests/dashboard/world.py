@@ -18,11 +18,8 @@ from PIL import Image
 from sqlalchemy.orm import object_session
 
 from server.alerts.service import raise_alert
-from server.auth import _password_fingerprint
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.declarations.schemas import DeclarationIn
-from server.declarations.service import submit
-from server.enums import (
+from server.core.enums import (
     AlertKind,
     AreaKind,
     AttemptDecision,
@@ -33,10 +30,13 @@ from server.enums import (
     PromptState,
     StaffRole,
 )
+from server.core.security import hash_password
+from server.declarations.schemas import DeclarationIn
+from server.declarations.service import submit
+from server.http.auth import password_fingerprint
+from server.people.areas import create_area
 from server.people.enrolment import store_image
 from server.people.models import Person, StaffUser
-from server.people.service import create_area
-from server.security import hash_password
 from server.storage import image_store
 
 PASSWORD = "mat-khau-thu-nghiem-1"  # noqa: S105 - test accounts only
@@ -250,7 +250,7 @@ def log_in(client, staff) -> None:
         db.refresh(staff)
     with client.session_transaction() as sess:
         sess["staff_id"] = staff.id
-        sess["pw"] = _password_fingerprint(staff)
+        sess["pw"] = password_fingerprint(staff)
         sess["ep"] = staff.session_epoch or 0
 
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from scheduler.jobs import declaration_reminders
+from server.core.enums import AreaKind, PersonStatus
 from server.declarations.models import Declaration
-from server.enums import AreaKind, PersonStatus
 from server.notify.models import Notification
+from server.people.areas import create_area
 from server.people.models import Device, Person
-from server.people.service import create_area
 
 # 19:00 in Ho Chi Minh City (UTC+7)
 EVENING = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

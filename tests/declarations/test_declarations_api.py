@@ -6,11 +6,12 @@ import pytest
 from sqlalchemy import func, select
 
 from server.alerts.models import Alert, AlertOccurrence
+from server.core.enums import AlertKind, AreaKind, PersonStatus, RiskLevel, StaffRole
 from server.declarations.models import Declaration
-from server.enums import AlertKind, AreaKind, PersonStatus, RiskLevel, StaffRole
+from server.people.areas import create_area
 from server.people.enrolment import activate_device, issue_activation_code
 from server.people.models import Person, StaffUser
-from server.people.service import create_area, create_staff
+from server.people.staff import create_staff
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.core.enums import RiskLevel
 from server.declarations import risk
 from server.declarations.risk import History, Observation, RulesError, evaluate
 from server.declarations.schemas import Symptom
-from server.enums import RiskLevel
 
 TODAY = date(2026, 11, 24)
 G, Y, O, R = RiskLevel.green, RiskLevel.yellow, RiskLevel.orange, RiskLevel.red  # noqa: E741

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from server.db import make_engine
+from server.core.db import make_engine
 from tests.conftest import PG_URL
 
 
@@ -20,7 +20,7 @@ def test_a_connection_dropped_before_the_session_closes_is_a_503_problem(
 ):
     if db_backend != "postgresql":
         pytest.skip("needs PostgreSQL (ISOCHECK_TEST_DATABASE_URL): SQLite has no server")
-    from server.web import db_session
+    from server.http.context import db_session
 
     def handler():
         s = db_session()

@@ -28,10 +28,10 @@ from sqlalchemy import func, select
 
 from server.checkins import service as checkins
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.enums import AreaKind, PersonStatus, PromptState
-from server.people.lifecycle import purge_orphan_files
+from server.core.enums import AreaKind, PersonStatus, PromptState
+from server.flows.person_lifecycle import purge_orphan_files
+from server.people.areas import create_area
 from server.people.models import Device, Person, StoredImage
-from server.people.service import create_area
 from server.storage import image_store
 from tests.api.contract import HOME, add_prompt, bearer, make_world
 
@@ -43,7 +43,7 @@ def fast_password_hashing(monkeypatch):
     from argon2 import PasswordHasher
 
     monkeypatch.setattr(
-        "server.security._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        "server.core.security._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
 
 
@@ -156,7 +156,7 @@ def _free_port() -> int:
 def test_gunicorn_metrics_sum_every_worker(tmp_path):
     """Two gunicorn workers (production config), many requests: /metrics counts all of them,
     from files written by both workers, whichever worker answers the scrape."""
-    from server.db import make_engine
+    from server.core.db import make_engine
     from server.models import Base
 
     url = f"sqlite:///{tmp_path / 'm.db'}"

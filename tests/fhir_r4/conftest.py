@@ -15,7 +15,7 @@ def world(app, session, settings, clock) -> World:
 @pytest.fixture
 def bearer(app, world):
     """``bearer("ward_a")`` → the Authorization header of that role's staff token."""
-    from server.auth import issue_staff_token
+    from server.http.auth import issue_staff_token
 
     def make(role: str) -> dict[str, str]:
         with app.app_context():

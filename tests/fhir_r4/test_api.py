@@ -9,8 +9,8 @@ from datetime import timedelta
 from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import func, select
 
-from server.audit import AuditEvent
 from server.checkins.models import CheckinPrompt
+from server.core.audit import AuditEvent
 from server.declarations.models import Declaration
 from server.fhir.export import CLOSED
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from server.alerts.models import Alert
 from server.alerts.service import resolve_alert
-from server.enums import AlertState
+from server.core.enums import AlertState
 from server.fhir import bulk
 from server.fhir.models import FhirExportJob
 

@@ -9,17 +9,18 @@ from datetime import timedelta
 from fhir.resources.R4B import get_fhir_model_class
 from sqlalchemy import func, select
 
-from server.clock import FrozenClock
+from server.config import load_settings
+from server.core.clock import FrozenClock
 from server.declarations.models import Declaration
 from server.demo import load_demo
 from server.fhir.export import TYPES, export_ndjson
+from server.people.areas import get_area_by_code
 from server.people.models import Person
-from server.people.service import get_area_by_code
 from tests.conftest import T0
 
 
 def _world(session):
-    load_demo(session=session, clock=FrozenClock(T0))
+    load_demo(session=session, clock=FrozenClock(T0), settings=load_settings())
     persons = list(session.scalars(select(Person).order_by(Person.id)))
     session.add(
         Declaration(

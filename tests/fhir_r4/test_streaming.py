@@ -10,10 +10,10 @@ from datetime import timedelta
 
 from sqlalchemy import insert
 
-from server.enums import AreaKind, Category, PersonStatus
+from server.core.enums import AreaKind, Category, PersonStatus
 from server.fhir.export import export_ndjson
+from server.people.areas import create_area
 from server.people.models import Person
-from server.people.service import create_area
 from tests.conftest import T0
 
 

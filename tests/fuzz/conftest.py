@@ -14,7 +14,7 @@ def fast_password_hashing(monkeypatch):
     from argon2 import PasswordHasher
 
     monkeypatch.setattr(
-        "server.security._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        "server.core.security._hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
 
 

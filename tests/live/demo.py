@@ -12,7 +12,7 @@ from tests.live.server import REPO
 def make_demo(env: dict[str, str]) -> dict[str, str]:
     """Run `isocheck demo`; return {username: password} of the accounts it printed."""
     out = subprocess.run(
-        [sys.executable, "-m", "server.cli", "demo"],
+        [sys.executable, "-m", "isocheck.cli", "demo"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     return dict(re.findall(r"^\s+(\S+)\s+(?:admin|area_staff)\s+.*?\s(\S+)\s*$", out, re.M))

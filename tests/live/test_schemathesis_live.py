@@ -25,7 +25,7 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from server.db import make_engine
+from server.core.db import make_engine
 from tests.conftest import PG_URL
 from tests.live.demo import make_demo
 from tests.live.server import REPO, clean_env, gunicorn

@@ -14,9 +14,9 @@ from typing import Any
 from requests.structures import CaseInsensitiveDict
 
 from server.config import Settings
-from server.enums import AreaKind, StaffRole
+from server.core.enums import AreaKind, StaffRole
+from server.people.areas import create_area
 from server.people.models import Area, Device, Person, StaffUser
-from server.people.service import create_area
 
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 T0 = datetime(2026, 11, 24, 1, 30, tzinfo=UTC)  # the clock fixture's start
@@ -168,7 +168,7 @@ def stop_receiver(rec: Receiver) -> None:
 
 def run_delivery(session_factory, clock, settings: Settings, channels=None) -> int:
     """One delivery sweep as the scheduler's runner runs it: its own unit of work."""
-    from server.db import session_scope
+    from server.core.db import session_scope
     from server.notify.delivery import build_channels, deliver_notifications
 
     with session_scope(session_factory) as session:

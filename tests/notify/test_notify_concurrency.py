@@ -9,7 +9,7 @@ from collections import Counter
 from notify_helpers import notify_settings
 from sqlalchemy import func, select
 
-from server.enums import NotificationState
+from server.core.enums import NotificationState
 from server.notify.delivery import build_channels, deliver_notifications
 from server.notify.models import Notification
 from server.notify.outbox import enqueue

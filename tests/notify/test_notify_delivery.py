@@ -9,14 +9,14 @@ import pytest
 from notify_helpers import notify_settings, run_delivery
 
 from server.config import ConfigError
-from server.enums import NotificationState
+from server.core.enums import NotificationState
+from server.notify.alerts import notify_alert
 from server.notify.channel import Outcome, Result
 from server.notify.delivery import backoff_seconds, build_channels, channels_for
 from server.notify.log import LogChannel
 from server.notify.models import Notification
 from server.notify.outbox import enqueue
 from server.notify.ratelimit import TokenBucket
-from server.notify.routing import notify_alert
 
 
 def _states(session_factory) -> dict[str, NotificationState]:
@@ -28,7 +28,7 @@ def test_default_settings_log_every_channel_without_credentials(
     session, session_factory, clock, settings, world, caplog
 ):
     from server.alerts.service import raise_alert
-    from server.enums import AlertKind
+    from server.core.enums import AlertKind
 
     assert settings.notify_channels == "log"
     channels = build_channels(settings)

@@ -24,9 +24,9 @@ from cryptography.x509.oid import NameOID
 from notify_helpers import notify_settings, run_delivery
 
 from server.alerts.service import raise_alert
-from server.enums import AlertKind, NotificationState
+from server.core.enums import AlertKind, NotificationState
+from server.notify.alerts import notify_alert
 from server.notify.models import Notification
-from server.notify.routing import notify_alert
 from server.people.models import StaffUser
 
 USER, PASSWORD = "isocheck", "s3cret-pass"

@@ -27,10 +27,11 @@ from google.auth import jwt
 from notify_helpers import Received, make_person, notify_settings, run_delivery
 
 from server.checkins.models import CheckinPrompt
-from server.enums import AlertKind, NotificationState, PromptKind
+from server.core.enums import AlertKind, NotificationState, PromptKind
+from server.notify.alerts import notify_alert
 from server.notify.delivery import build_channels
 from server.notify.models import Notification
-from server.notify.routing import notify_alert, notify_person
+from server.notify.routing import notify_person
 from server.people.models import Device, StaffUser
 
 PROJECT = "isocheck-test"

@@ -8,11 +8,11 @@ import pytest
 from notify_helpers import make_person
 
 from server.alerts.service import raise_alert
-from server.enums import AlertKind, StaffRole
+from server.core.enums import AlertKind, StaffRole
+from server.notify.alerts import notify_alert
 from server.notify.models import Notification
 from server.notify.routing import (
     DEFAULT_ROUTING,
-    notify_alert,
     notify_person,
     routing_for,
     set_area_routing,
@@ -61,7 +61,7 @@ def test_escalation_level_picks_district_then_city_staff(session, world, clock, 
 
 
 def test_inactive_staff_and_other_wards_are_not_told(session, world, clock):
-    from server.people.service import create_area
+    from server.people.areas import create_area
 
     other_ward = create_area(
         session=session, code="GV-P2", name="Phường 2", kind=world.ward.kind,

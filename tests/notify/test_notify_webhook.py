@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from notify_helpers import WEBHOOK_SECRET, Received, notify_settings, run_delivery
 from sqlalchemy import select
 
-from server.enums import NotificationState
+from server.core.enums import NotificationState
 from server.notify.cli import outbox_command
 from server.notify.delivery import build_channels, claim, deliver_notifications
 from server.notify.models import Notification

@@ -14,9 +14,9 @@ from scheduler.runner import run_sweep
 from server.alerts.models import Alert
 from server.checkins.models import CheckinPrompt
 from server.checkins.service import LATE_GRACE
-from server.clock import FrozenClock
 from server.config import Settings
-from server.enums import AreaKind, PersonStatus, PromptState, StaffRole
+from server.core.clock import FrozenClock
+from server.core.enums import AreaKind, PersonStatus, PromptState, StaffRole
 from server.notify.models import Notification
 from server.people.models import Area, Person, StaffUser
 

@@ -17,9 +17,9 @@ from server.alerts.service import (
     raise_alert,
     resolve_alert,
 )
-from server.audit import AuditEvent
-from server.clock import FrozenClock
-from server.enums import AlertKind, AlertState
+from server.core.audit import AuditEvent
+from server.core.clock import FrozenClock
+from server.core.enums import AlertKind, AlertState
 from server.notify.models import Notification
 
 T0 = datetime(2026, 11, 24, 1, 30, tzinfo=UTC)

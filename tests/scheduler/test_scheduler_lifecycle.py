@@ -9,11 +9,11 @@ from scheduler_helpers import World, count, notifications, run_until, tick
 from sqlalchemy import select
 
 from server.alerts.models import Alert, AlertOccurrence
-from server.audit import AuditEvent
 from server.checkins.models import CheckinPrompt
-from server.clock import FrozenClock
+from server.core.audit import AuditEvent
+from server.core.clock import FrozenClock
+from server.core.enums import AlertKind, AlertState, ImageKind, PersonStatus, PromptState
 from server.declarations.models import Declaration
-from server.enums import AlertKind, AlertState, ImageKind, PersonStatus, PromptState
 from server.notify.models import Notification
 from server.people.models import Device, FaceTemplate, Person, StoredImage
 from server.storage import image_store

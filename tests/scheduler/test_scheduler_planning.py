@@ -10,9 +10,9 @@ from scheduler_helpers import World, count
 from sqlalchemy import select
 
 from server.checkins.models import CheckinPrompt
-from server.enums import PersonStatus, PromptKind, PromptState
+from server.checkins.planning import local_to_utc, plan_batch, replan_person
+from server.core.enums import PersonStatus, PromptKind, PromptState
 from server.schedule.models import SchedulePlan
-from server.schedule.planning import local_to_utc, plan_batch, replan_person
 from server.schedule.policy import SchedulePolicy
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from scheduler_helpers import World, run_until
 from sqlalchemy import select
 
-from server.enums import PersonStatus
+from server.core.enums import PersonStatus
 from server.notify.models import Notification
 from server.schedule.policy import SchedulePolicy
 
@@ -21,7 +21,7 @@ def _local(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def test_a_simulated_day_sends_nothing_in_quiet_hours(session_factory, settings):
-    from server.clock import FrozenClock
+    from server.core.clock import FrozenClock
 
     start, stop = _local(24, 12), _local(25, 12)
     clock = FrozenClock(start)

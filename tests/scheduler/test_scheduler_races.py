@@ -16,15 +16,15 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from scheduler.jobs import declaration_reminders
-from scheduler.models import SchedulerHeartbeat
 from scheduler.runner import INSTANCE, run_sweep
-from server.clock import FrozenClock
-from server.db import make_engine, make_session_factory
+from server.core.clock import FrozenClock
+from server.core.db import make_engine, make_session_factory
+from server.core.enums import AreaKind, PersonStatus
 from server.declarations.reminders import send_declaration_reminders
-from server.enums import AreaKind, PersonStatus
+from server.heartbeat import SchedulerHeartbeat
 from server.notify.models import Notification
+from server.people.areas import create_area
 from server.people.models import Device, Person
-from server.people.service import create_area
 from server.schedule.policy import resolver_for
 
 #: 20:30 in Ho Chi Minh City: past the default reminder time (20:00), before quiet hours.

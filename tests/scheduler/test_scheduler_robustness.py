@@ -21,15 +21,15 @@ from sqlalchemy import select
 
 from scheduler.cli import scheduler_status_command
 from scheduler.jobs import SWEEPS
-from scheduler.models import SchedulerHeartbeat
 from scheduler.runner import run_sweep
 from server.alerts.models import Alert, AlertOccurrence
 from server.checkins import lifecycle
-from server.checkins.messaging import PersonMessage, send_to_persons
 from server.checkins.models import CheckinPrompt
-from server.clock import FrozenClock
-from server.enums import PromptKind, PromptState, StaffRole
+from server.core.clock import FrozenClock
+from server.core.enums import PromptKind, PromptState, StaffRole
+from server.heartbeat import SchedulerHeartbeat
 from server.notify.models import Notification
+from server.notify.persons import PersonMessage, send_to_persons
 from server.notify.routing import notify_person
 from server.people.models import Device, StaffUser
 
@@ -64,12 +64,12 @@ CHILD = textwrap.dedent("""
     import sys, time
     from datetime import datetime
     sys.path.insert(0, sys.argv[1])
-    import server.checkins.messaging as m
+    import server.notify.persons as m
     from scheduler.jobs import SWEEPS
     from scheduler.runner import run_sweep
-    from server.clock import FrozenClock
+    from server.core.clock import FrozenClock
     from server.config import load_settings
-    from server.db import make_engine, make_session_factory
+    from server.core.db import make_engine, make_session_factory
 
     real, calls = m.send_to_persons, []
     def stall(**kw):
@@ -244,9 +244,8 @@ def test_status_command_shows_sweeps_and_counts(session_factory, settings, db_ur
 
 
 def test_bulk_alert_notifications_equal_notify_alert(session, settings):
-    from server.alerts.messaging import notify_levels
-    from server.enums import AlertKind, StaffRole
-    from server.notify.routing import notify_alert
+    from server.core.enums import AlertKind, StaffRole
+    from server.notify.alerts import notify_alert, notify_levels
     from server.people.models import StaffUser
 
     world = World(session)

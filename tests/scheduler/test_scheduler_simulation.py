@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 from server.alerts.models import Alert, AlertOccurrence
 from server.alerts.service import acknowledge_alert
 from server.checkins.models import CheckinPrompt
-from server.clock import FrozenClock
-from server.enums import AlertKind, AlertState, PersonStatus, PromptState
+from server.core.clock import FrozenClock
+from server.core.enums import AlertKind, AlertState, PersonStatus, PromptState
 from server.notify.models import Notification
 from server.people.models import Person
 from server.schedule.policy import SchedulePolicy

@@ -31,12 +31,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from scheduler.models import SchedulerHeartbeat
-from server import audit
 from server.alerts.models import Alert
 from server.checkins.models import CheckinPrompt
-from server.db import make_engine, make_session_factory
-from server.enums import (
+from server.core import audit
+from server.core.db import make_engine, make_session_factory
+from server.core.enums import (
     AlertKind,
     AlertState,
     AreaKind,
@@ -46,6 +45,7 @@ from server.enums import (
     PromptState,
     StaffRole,
 )
+from server.heartbeat import SchedulerHeartbeat
 from server.notify.models import Notification
 from server.people.models import Area, Person, StaffUser
 

@@ -127,7 +127,7 @@ def test_cues_separate_live_from_attack_on_subjects_they_were_not_fitted_on(pad_
 
 @pytest.fixture
 def faces_asia_photo() -> bytes:
-    from tests.faces import photo
+    from tests.photo_sets import photo
 
     return photo("lfw_Gloria_Macapagal_Arroyo/1.jpg")
 

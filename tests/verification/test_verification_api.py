@@ -22,7 +22,7 @@ from verification import (
     message,
     new_challenge,
 )
-from verification import faces as F
+from verification import face_models as F
 from verification.liveness import Challenge, blink_observed, turn_observed
 from verification.messages import MESSAGES
 from verification.quality import Quality, Thresholds, eye_aspect_ratio, gate, mean_ear, yaw_ratio

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from verification import VerificationError, Verifier
-from verification.faces import sface_distance
+from verification.face_models import sface_distance
 from verification.quality import Thresholds, gate
 
 pytestmark = pytest.mark.faces

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import requests
 
-from server.db import make_engine, make_session_factory
+from server.core.db import make_engine, make_session_factory
 from tests.api.contract import add_staff, bearer, enrol, make_places, staff_token
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,7 +103,7 @@ def _ready(url: str) -> bool:
 
 def _serve_command() -> list[str]:
     script = Path(sys.executable).with_name("isocheck")  # the console script of the venv
-    return [str(script)] if script.exists() else [sys.executable, "-m", "server.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "isocheck.cli"]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.faces import faces_dir
+from tests.photo_sets import faces_dir
 from tests.webapp.conftest import (
     ENROL_PHOTO,
     SELFIE_PHOTO,

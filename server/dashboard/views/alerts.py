@@ -14,12 +14,12 @@ from server.alerts.service import (
     acknowledge_alert,
     resolve_alert,
 )
+from server.core.enums import AlertKind, AlertState
 from server.dashboard import service as svc
 from server.dashboard.pages import int_arg, ip, now, t
 from server.dashboard.security import safe_next, staff_page
-from server.enums import AlertKind, AlertState
+from server.http.context import db_session
 from server.scope import alert_in_scope, area_for_filter, areas_in_scope
-from server.web import db_session
 
 
 def _alert_filters() -> dict[str, Any]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, session, url_for
 
-from server.auth import current_staff, end_sessions, open_session
 from server.dashboard import i18n
 from server.dashboard.pages import ip, now, t
 from server.dashboard.security import safe_next, staff_page
-from server.limits import limiter
+from server.http.auth import current_staff, end_sessions, open_session
+from server.http.context import ctx, db_session
+from server.http.limits import limiter
 from server.people.models import StaffUser
 from server.people.passwords import MAX_PASSWORD_LENGTH, change_password
-from server.people.service import check_login
-from server.web import ctx, db_session
+from server.people.staff import check_login
 
 
 @limiter.limit(lambda: ctx().settings.rate_limit_staff_login, methods=["POST"])

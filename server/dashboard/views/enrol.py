@@ -1,5 +1,6 @@
 """Đăng ký mới: a person and 1–3 face photos in one step (form parsing:
-:mod:`server.dashboard.forms`; the enrolment itself: :func:`server.people.flows.enrol_person`)."""
+:mod:`server.dashboard.forms`; the enrolment itself:
+:func:`server.flows.enrolment.enrol_person`)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ from typing import Any
 
 from flask import flash, g, render_template, request
 
+from server.core.enums import AreaKind
+from server.core.errors import DomainError
 from server.dashboard import i18n
 from server.dashboard import service as svc
 from server.dashboard.forms import ENROL_FIELDS, person_create
 from server.dashboard.pages import ip, now, t
 from server.dashboard.security import staff_page
-from server.enums import AreaKind
-from server.errors import ApiError
-from server.people.flows import enrol_person
+from server.flows.enrolment import enrol_person
+from server.http.context import ctx, db_session
+from server.http.problem import ApiError
 from server.people.models import Area
 from server.scope import areas_in_scope
-from server.web import ctx, db_session
 
 
 @staff_page(*svc.MANAGERS)
@@ -67,7 +69,7 @@ def enrol():
         ), 422
     try:
         person, issued = _create_enrolled(data, ward, templates)
-    except ApiError as exc:
+    except (ApiError, DomainError) as exc:
         s.rollback()
         field_errors["national_id"] = i18n.code_message(exc.code, g.lang)[1]
         return render_template(
@@ -85,7 +87,7 @@ def enrol():
 def _enrol_photos(photos, photo_errors: list) -> list[tuple[Any, bytes, str]]:
     """Each photo through the face library's enrolment gate; a refused one is listed in
     ``photo_errors`` with its code and localised message."""
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
     from verification import VerificationError
 
     out = []

@@ -10,6 +10,8 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from server.checkins.on_demand import request_checkins
+from server.checkins.planning import replan_person
+from server.core.errors import DomainError
 from server.dashboard import charts, i18n
 from server.dashboard import service as svc
 from server.dashboard.forms import parse_local, short_error
@@ -18,11 +20,11 @@ from server.dashboard.security import staff_page
 from server.dashboard.statistics import compliance
 from server.declarations.schemas import DeclarationIn, Symptom
 from server.declarations.service import submit
-from server.errors import ApiError
+from server.http.context import ctx, db_session
+from server.http.problem import ApiError
 from server.people.enrolment import issue_activation_code
 from server.people.isolation import IsolationChangeError, change_isolation
 from server.people.models import Area, Person, StaffUser
-from server.schedule.planning import replan_person
 from server.schedule.policy import resolver_for, validate_overrides
 from server.scope import (
     area_ids_under,
@@ -31,7 +33,6 @@ from server.scope import (
     person_in_scope,
     persons_in_scope,
 )
-from server.web import ctx, db_session
 
 PAGE_SIZE = 50
 
@@ -315,7 +316,7 @@ def person_declaration(person_id: int):
             now=now(),
             entered_by_id=g.staff.id,
         )
-    except (ValidationError, ValueError, ApiError) as exc:
+    except (ValidationError, ValueError, ApiError, DomainError) as exc:
         s.rollback()
         flash(f"{t('declaration_invalid')}: {short_error(exc)}", "error")
         return redirect(url_for(".person", person_id=p.id))

@@ -7,16 +7,16 @@ import logging
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 
-from server import audit
 from server.checkins import review as checkin_review
+from server.core import audit
 from server.dashboard import charts
 from server.dashboard import service as svc
 from server.dashboard.pages import ip, now, t
 from server.dashboard.security import staff_page
+from server.http.context import ctx, db_session
 from server.images import as_jpeg
 from server.people.models import Person, StaffUser
 from server.scope import attempt_in_scope, image_in_scope
-from server.web import ctx, db_session
 
 log = logging.getLogger("isocheck.dashboard")
 
@@ -125,7 +125,7 @@ def image(image_id: int):
     """A face image, decrypted from the store and re-encoded as JPEG (which drops EXIF data
     such as GPS and anything that is not a picture: :func:`server.images.as_jpeg`). Every
     view is audited."""
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
     from server.storage import image_store
 
     s = db_session()

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from flask import Response, abort, g, render_template
 
+from server.core.enums import AlertKind
 from server.dashboard import charts, i18n
 from server.dashboard import service as svc
 from server.dashboard.csv_export import stats_csv as csv_of
 from server.dashboard.pages import int_arg, now, t
 from server.dashboard.security import staff_page
 from server.dashboard.statistics import Stats, alert_kind_series, statistics_by_area
-from server.enums import AlertKind
+from server.http.context import ctx, db_session
 from server.people.models import Area
 from server.scope import area_for_filter, area_in_scope, areas_in_scope
-from server.web import ctx, db_session
 
 
 def _stats() -> tuple[Stats, Area | None, int]:

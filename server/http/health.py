@@ -6,8 +6,8 @@ from flask import Blueprint, jsonify
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from scheduler.models import SchedulerHeartbeat
-from server.web import ctx, db_session
+from server.heartbeat import SchedulerHeartbeat
+from server.http.context import ctx, db_session
 
 bp = Blueprint("health", __name__)
 
@@ -45,7 +45,7 @@ def readyz():
         checks["scheduler"] = {"ok": True, "in_process": False, "last_sweep_at": last.isoformat()}
     # Presentation-attack detection: visible, never a reason to refuse traffic (check-ins still
     # work without it, and every suspected attack goes to a person anyway).
-    from server.faces import get_verifier
+    from server.face_verifier import get_verifier
 
     checks["presentation_attack_detection"] = {"ok": True, **get_verifier().pad_status()}
     ready = all(c["ok"] for c in checks.values())

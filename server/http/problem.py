@@ -16,6 +16,8 @@ from flask import Flask, Response, json, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from server.core import errors as domain
+
 PROBLEM_JSON = "application/problem+json"
 LANGUAGES = ("vi", "en")
 
@@ -225,6 +227,37 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+#: Domain error kind -> HTTP status (the most specific class in an error's MRO wins).
+DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
+    domain.InvalidRequest: 400,
+    domain.InvalidFields: 422,
+    domain.NotAuthenticated: 401,
+    domain.NotAllowed: 403,
+    domain.Conflict: 409,
+    domain.Locked: 423,
+    domain.Unavailable: 503,
+    domain.DomainError: 400,
+}
+
+
+def status_of(error: domain.DomainError) -> int:
+    """The HTTP status a domain error becomes."""
+    for cls in type(error).__mro__:
+        if cls in DOMAIN_STATUS:
+            return DOMAIN_STATUS[cls]
+    return 400
+
+
+def domain_problem(error: domain.DomainError) -> Response:
+    """The problem+json answer of a domain error, in the request's language."""
+    extra = dict(error.extra)
+    if error.fields:
+        lang = request_language()
+        extra["errors"] = [f.render(lang) for f in error.fields]
+    headers = {"Retry-After": str(error.retry_after_s)} if error.retry_after_s else {}
+    return problem(error.code, status_of(error), extra=extra, headers=headers)
+
+
 #: Path prefix → renderer of the same error in another format (``/fhir/`` answers
 #: OperationOutcome): ``renderer(code, status, title, detail, lang, extra) -> Response``.
 RENDERERS: dict[str, Callable[..., Response]] = {}
@@ -332,6 +365,10 @@ def init_app(app: Flask) -> None:
         return problem(
             error.code, error.status, detail=error.detail, extra=error.extra, headers=error.headers
         )
+
+    @app.errorhandler(domain.DomainError)
+    def _domain_error(error: domain.DomainError) -> Response:
+        return domain_problem(error)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:

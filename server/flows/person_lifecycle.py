@@ -20,12 +20,12 @@ from pathlib import Path
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from server import audit
 from server.checkins import lifecycle as prompts
 from server.checkins import messaging
-from server.enums import PersonStatus
+from server.core import audit, sql
+from server.core.enums import PersonStatus
+from server.notify import persons
 from server.people.models import FaceTemplate, Person, StoredImage
-from server.schedule import bulk
 from server.schedule.policy import PolicyResolver
 
 log = logging.getLogger("isocheck.people")
@@ -43,7 +43,7 @@ def _audit_rows(rows, *, action: str, now: datetime, details: dict | None = None
 
 def activate_started(*, session: Session, now: datetime, limit: int) -> int:
     """``enrolled → active`` for people whose isolation has started (and not ended)."""
-    moved = bulk.claim(
+    moved = sql.claim(
         session,
         Person,
         where=[
@@ -71,7 +71,7 @@ def release_ended(
     3. Tell their phone (outbox, key ``person:<id>:released``; with ``resolver`` not before
        their quiet hours end) and audit ``person.release``.
     """
-    moved = bulk.claim(
+    moved = sql.claim(
         session,
         Person,
         where=[
@@ -87,7 +87,7 @@ def release_ended(
         return 0
     ids = [pid for pid, _ in moved]
     cancelled = prompts.cancel_for_persons(session=session, person_ids=ids, now=now)
-    messaging.send_to_persons(
+    persons.send_to_persons(
         session=session,
         messages=[messaging.isolation_ended(pid, now) for pid in ids],
         now=now,
@@ -130,7 +130,7 @@ def purge_biometrics(
 
     Files are deleted before the transaction commits: if it then fails, the next run finds the
     person unpurged, finds the files gone, and completes the rows."""
-    moved = bulk.claim(
+    moved = sql.claim(
         session,
         Person,
         where=[

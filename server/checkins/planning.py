@@ -34,9 +34,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from server.checkins.models import CheckinPrompt
-from server.enums import PersonStatus, PromptKind, PromptState
+from server.core import sql
+from server.core.enums import PersonStatus, PromptKind, PromptState
 from server.people.models import Person
-from server.schedule import bulk
 from server.schedule.models import SchedulePlan
 from server.schedule.policy import PolicyResolver, SchedulePolicy, resolver_for
 from verification.liveness import new_challenge
@@ -281,7 +281,7 @@ def plan_batch(
         )
         .order_by(Person.id)
     )
-    rows = session.execute(bulk.lock_batch(session, query, limit=limit, of=Person)).all()
+    rows = session.execute(sql.lock_batch(session, query, limit=limit, of=Person)).all()
     if not rows:
         return PlanBatch(0, 0, after_id)
     resolver = resolver_for(session=session, settings=settings)
@@ -296,14 +296,14 @@ def plan_batch(
         )  # fmt: skip
         prompts += [_prompt_row(pid, s, plan.policy, now) for s in plan.slots]
         plans.append({"person_id": pid, "planned_until": plan.planned_until, "updated_at": now})
-    bulk.insert_ignore_many(session, _PROMPTS, prompts, conflict=("person_id", "slot_key"))
+    sql.insert_ignore_many(session, _PROMPTS, prompts, conflict=("person_id", "slot_key"))
     # rows of this batch created now: what was inserted (a clash kept the older row)
     inserted = session.scalar(
         select(func.count()).where(
             _PROMPTS.c.person_id.in_([r[0] for r in rows]), _PROMPTS.c.created_at == now
         )
     )
-    bulk.upsert(
+    sql.upsert(
         session,
         SchedulePlan.__table__,
         plans,
@@ -320,9 +320,7 @@ class ReplanResult:
     created: int = 0
 
 
-def replan_person(
-    *, session: Session, person: Person, now: datetime, settings=None
-) -> ReplanResult:
+def replan_person(*, session: Session, person: Person, now: datetime, settings) -> ReplanResult:
     """Bring ``person``'s future prompts in line with their current policy, isolation period and
     status. Call it after changing any of these (enrolment, staff edits, area policy edits).
 
@@ -332,10 +330,6 @@ def replan_person(
     3. Future ``cancelled`` prompts whose slot is back are planned again (fresh nonce).
     4. New slots are inserted (``ON CONFLICT DO NOTHING``) and ``planned_until`` is reset.
     Prompts already open, answered or closed are never touched."""
-    if settings is None:
-        from server.config import Settings
-
-        settings = Settings()
     horizon_end = now + timedelta(hours=settings.schedule_horizon_hours)
     resolver = resolver_for(session=session, settings=settings)
     promptable = person.status in PROMPTABLE and person.isolation_end > now
@@ -400,12 +394,15 @@ def replan_person(
         _prompt_row(person.id, s, plan.policy, now) for k, s in wanted.items() if k not in taken
     ]
     result.created += len(
-        bulk.insert_ignore(
-            session, _PROMPTS, fresh, conflict=("person_id", "slot_key"),
+        sql.insert_ignore(
+            session,
+            _PROMPTS,
+            fresh,
+            conflict=("person_id", "slot_key"),
             returning=[_PROMPTS.c.id],
         )  # fmt: skip
     )
-    bulk.upsert(
+    sql.upsert(
         session,
         SchedulePlan.__table__,
         [{"person_id": person.id, "planned_until": plan.planned_until, "updated_at": now}],
@@ -416,7 +413,7 @@ def replan_person(
 
 
 def _cas(session: Session, prompt_id: int, old: PromptState, values: dict[str, Any]) -> int:
-    moved = bulk.update_ids(
+    moved = sql.update_ids(
         session,
         CheckinPrompt,
         [prompt_id],

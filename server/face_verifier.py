@@ -1,6 +1,6 @@
 """The server's one verification.Verifier per process (models load once, lazily).
 
-Verification runs in the request (ARCHITECTURE.md): the person needs an answer in seconds.
+Verification runs in the request (docs/architecture.md): the person needs an answer in seconds.
 """
 
 from __future__ import annotations

@@ -56,9 +56,9 @@ class DatabaseCollector:
     def collect(self):
         from sqlalchemy import func, select
 
-        from scheduler.models import SchedulerHeartbeat
         from server.alerts.models import Alert
-        from server.enums import AlertState
+        from server.core.enums import AlertState
+        from server.heartbeat import SchedulerHeartbeat
         from server.notify.models import Notification
 
         state = self.app.extensions["isocheck"]

@@ -9,8 +9,8 @@ from flask import Flask
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
-from server.errors import problem
-from server.security import token_digest
+from server.core.security import token_digest
+from server.http.problem import problem
 
 
 def _on_breach(limit: RequestLimit):
@@ -43,7 +43,7 @@ def init_app(app: Flask, settings) -> None:
 def limit_per_ip(*blueprints) -> None:
     """One shared per-IP ceiling over every route of ``blueprints`` (idempotent: the app
     factory runs once per app, but blueprints are module-level and decorated once)."""
-    from server.web import ctx
+    from server.http.context import ctx
 
     for bp in blueprints:
         if getattr(bp, "_isocheck_ip_limited", False):
@@ -57,7 +57,7 @@ def limit_per_ip(*blueprints) -> None:
 def per_device(setting: str):
     """Limit a route per phone by the named setting (e.g. ``"rate_limit_checkin"``), on top of
     the per-IP ceiling of its blueprint."""
-    from server.web import ctx
+    from server.http.context import ctx
 
     return limiter.limit(
         lambda: getattr(ctx().settings, setting), key_func=device_key, override_defaults=False
@@ -72,7 +72,7 @@ def per_device_judged(setting: str):
     included."""
     from flask import g
 
-    from server.web import ctx
+    from server.http.context import ctx
 
     return limiter.limit(
         lambda: getattr(ctx().settings, setting),
@@ -84,7 +84,7 @@ def per_device_judged(setting: str):
 
 def per_ip(setting: str):
     """Limit a route per client address by the named setting, on top of the ceiling."""
-    from server.web import ctx
+    from server.http.context import ctx
 
     return limiter.limit(
         lambda: getattr(ctx().settings, setting),

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from server.alerts.models import Alert
 from server.alerts.service import raise_alert
+from server.core import sql
+from server.core.enums import AlertKind, PersonStatus
 from server.declarations.models import Declaration
-from server.enums import AlertKind, PersonStatus
 from server.people.models import Person
-from server.schedule import bulk
 from server.schedule.policy import PolicyResolver
 
 
@@ -51,7 +51,7 @@ def raise_non_reporting(
         .order_by(Person.id)
     )
     raised = 0
-    for person in session.scalars(bulk.lock_batch(session, query, limit=limit, of=Person)):
+    for person in session.scalars(sql.lock_batch(session, query, limit=limit, of=Person)):
         zone = resolver.zone(ward_id=person.ward_id, person_zone=person.timezone)
         day = now.astimezone(zone).date().isoformat()
         _, created = raise_alert(

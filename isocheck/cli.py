@@ -9,25 +9,18 @@ import sys
 
 import click
 
-from server.config import ConfigError, Settings, load_settings
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except ValueError as exc:  # pydantic validation of an ISOCHECK_* variable
-        raise click.ClickException(f"invalid ISOCHECK_* setting:\n{exc}") from exc
+from server.cli_context import CliContext, pass_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="isocheck")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """isocheck — face-verified home-isolation monitoring.
 
     Settings come from ISOCHECK_* environment variables (see the README).
     """
+    ctx.ensure_object(CliContext)  # read on first use by a subcommand (server.cli_context)
 
 
 @main.command()
@@ -41,8 +34,14 @@ def main() -> None:
     show_default=True,
     help="Apply database migrations before serving.",
 )
+@pass_cli
 def serve(
-    host: str | None, port: int | None, threads: int, no_scheduler: bool, migrate: bool
+    cli: CliContext,
+    host: str | None,
+    port: int | None,
+    threads: int,
+    no_scheduler: bool,
+    migrate: bool,
 ) -> None:
     """Serve the web app and API with the scheduler in-process (one machine).
 
@@ -52,7 +51,7 @@ def serve(
     from server.app import create_app
     from server.serving import make_server
 
-    settings = _settings()
+    settings = cli.settings
     if migrate:
         migrations.upgrade(settings.effective_database_url)
     app = create_app(settings)
@@ -78,13 +77,14 @@ def serve(
 
 
 @main.command("scheduler")
-def scheduler_cmd() -> None:
+@pass_cli
+def scheduler_cmd(cli: CliContext) -> None:
     """Run the scheduler alone (production; any number of instances may run)."""
     from scheduler.app import build_scheduler
-    from server.clock import SystemClock
-    from server.db import make_engine, make_session_factory
+    from server.core.clock import SystemClock
+    from server.core.db import make_engine, make_session_factory
 
-    settings = _settings()
+    settings = cli.settings
     logging.basicConfig(level=settings.log_level.upper())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     engine = make_engine(settings.effective_database_url)
@@ -107,32 +107,35 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.argument("revision", default="head")
-def db_upgrade(revision: str) -> None:
+@pass_cli
+def db_upgrade(cli: CliContext, revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
     from server import migrate
 
-    settings = _settings()
+    settings = cli.settings
     migrate.upgrade(settings.effective_database_url, revision)
     click.echo(f"database at {revision}: {_redacted(settings.effective_database_url)}")
 
 
 @db.command("downgrade")
 @click.argument("revision")
-def db_downgrade(revision: str) -> None:
+@pass_cli
+def db_downgrade(cli: CliContext, revision: str) -> None:
     """Revert migrations down to REVISION ('base' drops every table: destroys data)."""
     from server import migrate
 
-    migrate.downgrade(_settings().effective_database_url, revision)
+    migrate.downgrade(cli.settings.effective_database_url, revision)
     click.echo(f"database at {revision}")
 
 
 @db.command("current")
-def db_current() -> None:
+@pass_cli
+def db_current(cli: CliContext) -> None:
     """Print the database's revision and the code's head revision."""
     from server import migrate
-    from server.db import make_engine
+    from server.core.db import make_engine
 
-    engine = make_engine(_settings().effective_database_url)
+    engine = make_engine(cli.settings.effective_database_url)
     click.echo(
         f"database: {migrate.current_revision(engine)}  code head: {migrate.head_revision()}"
     )
@@ -144,18 +147,19 @@ def db_current() -> None:
     is_flag=True,
     help="Give the demo accounts new passwords and print them (demo mode only).",
 )
-def demo(reset_passwords: bool) -> None:
+@pass_cli
+def demo(cli: CliContext, reset_passwords: bool) -> None:
     """Load the demo world (idempotent): HCMC → Gò Vấp → 3 wards, staff, persons.
 
     Passwords of accounts created by this run are printed once; a second run prints none.
     Lost them? `isocheck demo --reset-passwords` prints new ones.
     """
     from server import migrate
-    from server.clock import SystemClock
-    from server.db import make_engine, make_session_factory, session_scope
+    from server.core.clock import SystemClock
+    from server.core.db import make_engine, make_session_factory, session_scope
     from server.demo import load_demo
 
-    settings = _settings()
+    settings = cli.settings
     if settings.is_production:
         raise click.ClickException("refusing to load demo data in production mode")
     migrate.upgrade(settings.effective_database_url)
@@ -172,7 +176,7 @@ def demo(reset_passwords: bool) -> None:
             click.echo(f"  {username:<20} {role:<11} {area:<12} {password}")
         return
     with session_scope(factory) as session:
-        report = load_demo(session=session, clock=SystemClock())
+        report = load_demo(session=session, clock=SystemClock(), settings=settings)
     click.echo(
         f"demo data: {report.created_areas} areas and {report.created_persons} persons created"
     )
@@ -192,10 +196,10 @@ def demo(reset_passwords: bool) -> None:
 
 def _register_plugins() -> None:
     """Commands that live beside the code they drive."""
+    from isocheck.enrol import enrol_command
     from scheduler.cli import scheduler_status_command
     from server.fhir.cli import export_command
     from server.notify.cli import outbox_command
-    from server.people.cli import enrol_command
     from verification.cli import calibrate_command, verify_command
 
     main.add_command(enrol_command)

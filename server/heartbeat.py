@@ -1,4 +1,7 @@
-"""The scheduler's heartbeat, one row per sweep name, so /readyz and operators see its lag."""
+"""The scheduler's heartbeat, one row per sweep name, so /readyz and operators see its lag.
+
+Owned by the server (its table, /readyz, the metrics read it); the scheduler writes it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Float, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db import Base
+from server.core.db import Base
 
 
 class SchedulerHeartbeat(Base):

@@ -1,6 +1,6 @@
 """What staff are told about alerts: the one place alerts reach the outbox.
 
-:func:`notify_level` delegates to :func:`server.notify.routing.notify_alert`, which picks the
+:func:`notify_level` delegates to :func:`notify_alert`, which picks the
 recipients of the alert's *current* escalation level (ward, district, city) from the area's
 routing and writes one idempotent row per recipient and channel. Call it after the alert row has
 its new level. :func:`notify_levels` writes the same rows for a whole batch of alerts (the close
@@ -16,28 +16,26 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.alerts.models import Alert
-from server.enums import NotificationState, StaffRole
-from server.notify.messaging import alert_payload
+from server.core import sql
+from server.core.enums import NotificationState, StaffRole
+from server.notify.messaging import AlertFacts, alert_payload
 from server.notify.models import Notification
+from server.notify.outbox import fit_key
 from server.notify.routing import (
     DEFAULT_ROUTING,
     ROUTING_KEY,
     alert_recipients,
-    notify_alert,
     validate_routing,
 )
-from server.notify.routing import _key as fit_key
-from server.people.models import Area, Person, StaffUser
-from server.schedule import bulk
+from server.people.models import Area, Person, StaffUser, path_ids
 
 
-def notify_level(*, session: Session, alert: Alert, now: datetime) -> int:
+def notify_level(*, session: Session, alert: AlertFacts, now: datetime) -> int:
     """Tell the staff of ``alert``'s current level; returns how many outbox rows exist for it."""
     return len(notify_alert(session=session, alert=alert, now=now))
 
 
-def renotify_top(*, session: Session, alert: Alert, now: datetime, round_no: int) -> int:
+def renotify_top(*, session: Session, alert: AlertFacts, now: datetime, round_no: int) -> int:
     """Tell the top level again (an alert nobody acknowledged at the city's deadline).
 
     ``notify_alert`` keys rows by level, so a repeat at the same level would write nothing; the
@@ -63,21 +61,55 @@ def renotify_top(*, session: Session, alert: Alert, now: datetime, round_no: int
     return written
 
 
-def notify_levels(*, session: Session, alerts: Sequence[Alert], now: datetime) -> int:
+def notify_levels(*, session: Session, alerts: Sequence[AlertFacts], now: datetime) -> int:
     """:func:`notify_level` for many alerts at once, in a handful of statements.
 
-    Writes exactly the rows ``notify_alert`` would (same routing, recipients, payloads and
-    idempotency keys; a test keeps the two equal), for sweeps that raise thousands of alerts at
-    once (``notify_alert`` costs ~7 statements per alert). Returns the number of rows offered."""
+    The one writer of alert rows (:func:`notify_alert` is this call for one alert), for sweeps
+    that raise thousands of alerts at once. Returns the number of rows offered."""
     if not alerts:
         return 0
+    rows = alert_rows(session=session, alerts=alerts, now=now)
+    sql.insert_ignore_many(session, Notification.__table__, rows, conflict=("idempotency_key",))
+    return len(rows)
+
+
+def notify_alert(*, session: Session, alert: AlertFacts, now: datetime) -> list[Notification]:
+    """Enqueue the notifications for ``alert`` at its current escalation level.
+
+    1. Find the target area (ward / district / city for level 0 / 1 / 2) and the routing.
+    2. For each staff rule matching the alert's kind and level: each matching active staff
+       member gets one row per listed channel they can be reached on.
+    3. Each matching webhook gets one row.
+    4. If nothing was written, one ``log`` row records that nobody could be told.
+    Idempotent: keys are ``alert:<id>:L<level>:<channel>:<recipient>``, so calling it again for
+    the same level writes nothing new. Returns the rows (new or existing)."""
+    if session.get(Person, alert.person_id) is None or session.get(Area, alert.area_id) is None:
+        raise ValueError(f"alert {alert.id} has no person or area")
+    rows = alert_rows(session=session, alerts=[alert], now=now)
+    sql.insert_ignore_many(session, Notification.__table__, rows, conflict=("idempotency_key",))
+    keys = [row["idempotency_key"] for row in rows]
+    found = {
+        n.idempotency_key: n
+        for n in session.scalars(
+            select(Notification).where(Notification.idempotency_key.in_(keys))
+        )
+    }
+    return [found[k] for k in keys if k in found]
+
+
+def alert_rows(
+    *, session: Session, alerts: Sequence[AlertFacts], now: datetime
+) -> list[dict[str, Any]]:
+    """The outbox rows for ``alerts`` at their current levels (not written), in a handful of
+    statements: routing from the nearest ``"notify"`` up each ward's chain, recipients by
+    :func:`server.notify.routing.alert_recipients`."""
     persons = {
         p.id: p
         for p in session.scalars(select(Person).where(Person.id.in_({a.person_id for a in alerts})))
     }
     ward_ids = {a.area_id for a in alerts}
     wards = {a.id: a for a in session.scalars(select(Area).where(Area.id.in_(ward_ids)))}
-    wanted = {int(x) for w in wards.values() for x in w.path.split("/") if x} | ward_ids
+    wanted = {i for w in wards.values() for i in path_ids(w.path)} | ward_ids
     areas = {a.id: a for a in session.scalars(select(Area).where(Area.id.in_(wanted)))}
     doctors = {
         s.id: s
@@ -92,7 +124,7 @@ def notify_levels(*, session: Session, alerts: Sequence[Alert], now: datetime) -
     routings: dict[int, dict[str, Any]] = {}
 
     def chain(ward: Area) -> list[Area]:
-        ids = [int(x) for x in ward.path.strip("/").split("/") if x] or [ward.id]
+        ids = ward.chain_ids
         return [areas[i] for i in ids if i in areas]
 
     def staff_of(roles: list[str], target: Area, person: Person) -> list[StaffUser]:
@@ -149,7 +181,4 @@ def notify_levels(*, session: Session, alerts: Sequence[Alert], now: datetime) -
         ):  # fmt: skip
             add(channel, recipient, key, staff_id)
         rows |= mine
-    bulk.insert_ignore_many(
-        session, Notification.__table__, list(rows.values()), conflict=("idempotency_key",)
-    )
-    return len(rows)
+    return list(rows.values())

@@ -11,11 +11,11 @@ from flask import g, request, session
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from server.enums import PersonStatus, StaffRole
-from server.errors import ApiError
+from server.core.enums import PersonStatus, StaffRole
+from server.core.security import token_digest
+from server.http.context import ctx, db_session
+from server.http.problem import ApiError
 from server.people.models import Device, Person, StaffUser
-from server.security import token_digest
-from server.web import ctx, db_session
 
 #: Staff API tokens live this long (seconds); the dashboard uses its session cookie instead.
 STAFF_TOKEN_TTL_S = 12 * 3600
@@ -34,21 +34,21 @@ def _staff_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(ctx().settings.secret_key, salt="isocheck.staff-token")
 
 
-def _password_fingerprint(user: StaffUser) -> str:
+def password_fingerprint(user: StaffUser) -> str:
     """Changes when the password changes, which revokes every token issued before."""
     return token_digest(user.password_hash)[:16]
 
 
 def issue_staff_token(user: StaffUser) -> str:
     return STAFF_TOKEN_PREFIX + _staff_serializer().dumps(
-        {"sid": user.id, "pw": _password_fingerprint(user)}
+        {"sid": user.id, "pw": password_fingerprint(user)}
     )
 
 
 def open_session(user: StaffUser) -> None:
     """Bind the dashboard's cookie session to ``user`` (revocable: :func:`end_sessions`)."""
     session["staff_id"] = user.id
-    session["pw"] = _password_fingerprint(user)
+    session["pw"] = password_fingerprint(user)
     session["ep"] = user.session_epoch or 0
 
 
@@ -81,13 +81,13 @@ def current_staff(*, bearer_only: bool = False, session_only: bool = False) -> S
             data = None
         if isinstance(data, dict):
             candidate = s.get(StaffUser, data.get("sid"))
-            if candidate is not None and data.get("pw") == _password_fingerprint(candidate):
+            if candidate is not None and data.get("pw") == password_fingerprint(candidate):
                 user = candidate
     elif not token and not bearer_only and session.get("staff_id") is not None:
         candidate = s.get(StaffUser, session["staff_id"])
         if (
             candidate is not None
-            and session.get("pw") == _password_fingerprint(candidate)
+            and session.get("pw") == password_fingerprint(candidate)
             and (session.get("ep") or 0) == (candidate.session_epoch or 0)
         ):
             user = candidate

@@ -7,14 +7,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.checkins.planning import replan_person
 from server.config import Settings
+from server.core.errors import FieldProblem, InvalidFields
 from server.declarations.risk import load_rules
-from server.declarations.service import person_zone, refresh_high_risk
-from server.errors import ApiError
+from server.declarations.service import refresh_high_risk
 from server.people import enrolment
 from server.people.models import Area, Person
 from server.people.schemas import ISOLATION_START_WINDOW, PersonCreate
-from server.schedule.planning import replan_person
+from server.schedule.policy import effective_zone
 from server.storage import image_store
 
 
@@ -41,18 +42,12 @@ def enrol_person(
     The caller checks the ward is in the actor's scope, and commits.
     """
     if abs(data.isolation_start - now) > ISOLATION_START_WINDOW:
-        raise ApiError(
-            "validation_error",
-            422,
-            extra={
-                "errors": [
-                    {
-                        "field": "isolation_start",
-                        "message": "isolation must start within 60 days of today",
-                        "type": "value_error",
-                    }
-                ]
-            },
+        raise InvalidFields(
+            FieldProblem(
+                "isolation_start",
+                "value_error",
+                text="isolation must start within 60 days of today",
+            )
         )
     person = enrolment.create_person(
         session=session, data=data, now=now, actor_id=actor_id, ward=ward
@@ -84,7 +79,7 @@ def enrol_person(
         session=session,
         person=person,
         now=now,
-        zone=person_zone(session=session, person=person, settings=settings),
+        zone=effective_zone(session=session, person=person, settings=settings),
         rules=load_rules(settings.risk_rules_file),
     )
     replan_person(session=session, person=person, now=now, settings=settings)

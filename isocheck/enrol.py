@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from server.validation import errors_of
+from server.cli_context import CliContext, pass_cli
+from server.http.validation import errors_of
 
 
 @click.command("enrol")
@@ -50,23 +51,29 @@ from server.validation import errors_of
     help="Enrolment photo; repeat for 2–3 photos.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_cli
 def enrol_command(
-    photos: tuple[Path, ...], as_json: bool, days: int, comorbidities, pregnant, **fields
+    cli: CliContext,
+    photos: tuple[Path, ...],
+    as_json: bool,
+    days: int,
+    comorbidities,
+    pregnant,
+    **fields,
 ) -> None:
     """Enrol a person in home isolation, with 1–3 photos through the strict quality gate.
 
     Exits 1 (with the reason) when a photo is refused; the person is then not created.
     """
-    from server.cli import _settings  # the same settings handling as every command
-    from server.db import make_engine, make_session_factory, session_scope
-    from server.faces import get_verifier
+    from server.core.db import make_engine, make_session_factory, session_scope
+    from server.face_verifier import get_verifier
+    from server.flows.enrolment import enrol_person
     from server.people import enrolment
-    from server.people.flows import enrol_person
+    from server.people.areas import get_area_by_code
     from server.people.schemas import PersonCreate
-    from server.people.service import get_area_by_code
     from verification import VerificationError
 
-    settings = _settings()
+    settings = cli.settings
     start = fields.pop("isolation_start") or datetime.now(UTC).isoformat()
     end = (
         fields.pop("isolation_end")
@@ -93,7 +100,7 @@ def enrol_command(
         try:
             templates.append((path, verifier.enrol(path.read_bytes())))
         except VerificationError as exc:
-            from server.errors import message
+            from server.http.problem import message
 
             raise click.ClickException(
                 f"{path}: {exc.code} — {message(exc.code, 'en')[1]}"

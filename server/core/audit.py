@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from server.db import Base, utcnow
+from server.core.db import Base, utcnow
 
 
 class AuditEvent(Base):

@@ -7,7 +7,8 @@ from typing import Any, TypeVar
 from flask import Flask, request
 from pydantic import BaseModel, ValidationError
 
-from server.errors import ApiError
+from server.core.errors import FieldProblem
+from server.http.problem import ApiError, request_language
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,27 +57,11 @@ VI_MESSAGES: dict[str, str] = {
     "uuid_parsing": "Cần một UUID.",
 }
 
-#: Our own field messages (field-level refusals outside pydantic): key -> (vi, en).
-FIELD_MESSAGES: dict[str, tuple[str, str]] = {
-    "in_the_future": ("Thời điểm nằm trong tương lai.", "in the future"),
-    "older_than_7_days": ("Cũ hơn 7 ngày.", "older than 7 days"),
-    "at_most_chars": ("Tối đa {n} ký tự.", "at most {n} characters"),
-    "selfie_required": ("Cần gửi kèm ảnh selfie.", "a selfie file is required"),
-    "at_most_frames": ("Tối đa {n} khung hình.", "at most {n} frames"),
-    "integer_range": ("Cần số nguyên từ {lo} đến {hi}.", "an integer from {lo} to {hi}"),
-    "unknown_ward": ("Không có phường/xã này.", "unknown ward"),
-    "not_a_ward": ("Mã này không phải phường/xã.", "not a ward"),
-    "photo_required": ("Cần gửi kèm ảnh.", "a photo is required"),
-}
-
 
 def field_error(field: str | None, key: str, **params: Any) -> dict[str, Any]:
-    """One ``errors[]`` entry in the request's language (server.errors.request_language)."""
-    from server.errors import request_language
-
-    vi, en = FIELD_MESSAGES[key]
-    text = en if request_language() == "en" else vi
-    return {"field": field, "message": text.format(**params), "type": key}
+    """One ``errors[]`` entry in the request's language (the catalogue of keys is
+    :data:`server.core.errors.FIELD_MESSAGES`)."""
+    return FieldProblem(field, key, params).render(request_language())
 
 
 def _message(err: dict[str, Any], lang: str) -> str:
@@ -91,8 +76,6 @@ def _message(err: dict[str, Any], lang: str) -> str:
 
 def errors_of(exc: ValidationError, lang: str | None = None) -> list[dict[str, Any]]:
     """Each failing field with a message in ``lang`` (default: the request's language)."""
-    from server.errors import request_language
-
     lang = lang or request_language()
     return [
         {

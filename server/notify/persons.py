@@ -1,0 +1,133 @@
+"""Messages to people, written to the outbox in bulk: the one writer of person rows.
+
+:func:`send_to_persons` writes a whole batch in three statements (the open sweep may push
+10,000 people at once); :func:`server.notify.routing.notify_person` is the same call for one
+person. Rows: the payload from :func:`server.notify.messaging.person_payload`, one ``fcm`` row
+per active device with a push token keyed ``<key>:d<device id>``, or one ``log`` row keyed
+``<key>:log`` when there is none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.core import sql
+from server.core.enums import NotificationState
+from server.notify.messaging import person_payload
+from server.notify.models import Notification
+from server.notify.outbox import fit_key
+from server.people.models import Device, Person
+from server.schedule.policy import PolicyResolver
+
+_NOTIFICATIONS = Notification.__table__
+
+
+@dataclass(frozen=True)
+class PersonMessage:
+    """One message to one person: ``kind`` (e.g. ``checkin_prompt``), the data ``payload`` and
+    the idempotency key that makes writing it twice write it once."""
+
+    person_id: int
+    kind: str
+    payload: dict[str, Any]
+    key: str
+
+
+def send_to_persons(
+    *,
+    session: Session,
+    messages: Sequence[PersonMessage],
+    now: datetime,
+    count_inserted: bool = False,
+    resolver: PolicyResolver | None = None,
+) -> int:
+    """Enqueue ``messages`` (``INSERT … ON CONFLICT (idempotency_key) DO NOTHING``, one
+    ``executemany``); returns the number of outbox rows offered (a row whose key exists already
+    is skipped by the database). With ``count_inserted`` the insert says which rows it wrote
+    (``RETURNING``) and the number of people who got at least one new row is returned instead:
+    for callers whose only guard against a second scheduler is the key itself.
+
+    With ``resolver``, a message to a person who is in their quiet hours at ``now`` waits
+    (``next_attempt_at``) until the quiet hours end: nobody is messaged at night (the release
+    at 23:00 is told at 06:00). Prompt messages need none: prompts never open in quiet hours."""
+    if not messages:
+        return 0
+    rows = person_rows(session=session, messages=messages, now=now, resolver=resolver)
+    if count_inserted:
+        inserted = sql.insert_ignore(
+            session, _NOTIFICATIONS, rows, conflict=("idempotency_key",),
+            returning=[_NOTIFICATIONS.c.person_id],
+        )  # fmt: skip
+        return len({row.person_id for row in inserted})
+    sql.insert_ignore_many(session, _NOTIFICATIONS, rows, conflict=("idempotency_key",))
+    return len(rows)
+
+
+def person_rows(
+    *,
+    session: Session,
+    messages: Sequence[PersonMessage],
+    now: datetime,
+    resolver: PolicyResolver | None = None,
+) -> list[dict[str, Any]]:
+    """The outbox rows of ``messages`` (not written): see :func:`send_to_persons`."""
+    ids = sorted({m.person_id for m in messages})
+    zones: dict[int, str | None] = {}
+    not_before: dict[int, datetime] = {}
+    for pid, zone, ward_id, overrides in session.execute(
+        select(Person.id, Person.timezone, Person.ward_id, Person.schedule_policy).where(
+            Person.id.in_(ids)
+        )
+    ):
+        zones[pid] = zone
+        if resolver is not None:
+            policy = resolver.policy(ward_id=ward_id, person_overrides=overrides)
+            ends = policy.quiet_ends_at(now, resolver.zone(ward_id=ward_id, person_zone=zone))
+            if ends is not None:
+                not_before[pid] = ends
+    devices: dict[int, list[tuple[int, str]]] = {}
+    for device_id, person_id, token in session.execute(
+        select(Device.id, Device.person_id, Device.push_token)
+        .where(
+            Device.person_id.in_(ids),
+            Device.revoked_at.is_(None),
+            Device.push_token.is_not(None),
+        )
+        .order_by(Device.id)
+    ):
+        devices.setdefault(person_id, []).append((device_id, token))
+    rows: list[dict[str, Any]] = []
+    for m in messages:
+        body = person_payload(
+            person=SimpleNamespace(timezone=zones.get(m.person_id)),  # type: ignore[arg-type]
+            kind=m.kind,
+            payload=m.payload,
+        )
+        prompt_id = m.payload.get("prompt_id")
+        targets = [
+            ("fcm", token, fit_key(f"{m.key}:d{device_id}"))
+            for device_id, token in devices.get(m.person_id, [])
+        ] or [("log", f"person:{m.person_id}", fit_key(f"{m.key}:log"))]
+        for channel, recipient, key in targets:
+            rows.append(
+                {
+                    "channel": channel,
+                    "recipient": recipient,
+                    "payload": {**body, "idempotency_key": key},
+                    "idempotency_key": key,
+                    "state": NotificationState.pending,
+                    "attempts": 0,
+                    "next_attempt_at": not_before.get(m.person_id, now),
+                    "person_id": m.person_id,
+                    "prompt_id": int(prompt_id) if prompt_id is not None else None,
+                    "created_at": now,
+                }
+            )
+    return rows
