@@ -16,7 +16,6 @@ Nothing here is thread-safe: OpenCV's ``FaceDetectorYN``/``FaceRecognizerSF`` ke
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import importlib.util
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import cv2
 import numpy as np
 
 from verification.errors import VerificationError
+from verification.replay import sha256_hex
 
 #: Files and full SHA-256 digests of the models we accept (never "any file with that name").
 YUNET_FILE = "face_detection_yunet_2023mar_int8bq.onnx"
@@ -47,11 +47,6 @@ EMBEDDER_MODELS: dict[str, tuple[str, str]] = {
 
 #: Size (px) of the aligned crop SFace takes (FaceRecognizerSF.alignCrop's output).
 SFACE_CROP = 112
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex SHA-256 of ``data`` (64 lowercase hex characters)."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def read_model(name: str, expected_sha256: str, path: Path | None = None) -> bytes:
@@ -76,7 +71,7 @@ def read_model(name: str, expected_sha256: str, path: Path | None = None) -> byt
         raise VerificationError(
             "model_invalid", f"model file {name} not readable: {exc}", model=name
         ) from exc
-    digest = sha256_bytes(data)
+    digest = sha256_hex(data)
     if digest != expected_sha256:
         raise VerificationError(
             "model_invalid",
