@@ -189,6 +189,7 @@ def _uniform_lut() -> np.ndarray:
 
 
 _LUT = _uniform_lut()
+_LBP_SHIFTS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
 LBP_BINS = 59
 LBP_CHANNELS = ("Y", "Cr", "Cb", "H", "S", "V")
 #: (crop scale x the face box, side in px) of the colour-texture crops: the face itself, the
@@ -201,15 +202,16 @@ TEXTURE_CROPS: tuple[tuple[float, int], ...] = ((1.0, 64), (1.5, 96), (2.5, 64))
 
 def lbp_histogram(channel: np.ndarray) -> np.ndarray:
     """Normalised uniform LBP(8,1) histogram (59 bins) of one uint8 channel."""
-    c = channel.astype(np.int16)
+    c = np.ascontiguousarray(channel, np.uint8)
     core = c[1:-1, 1:-1]
-    code = np.zeros(core.shape, np.int64)
-    shifts = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+    code = np.zeros(core.shape, np.uint8)
     h, w = c.shape
-    for bit, (dy, dx) in enumerate(shifts):
+    for bit, (dy, dx) in enumerate(_LBP_SHIFTS):
         nb = c[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx]
-        code |= (nb >= core).astype(np.int64) << bit
-    hist = np.bincount(_LUT[code].ravel(), minlength=LBP_BINS).astype(np.float64)
+        code |= np.greater_equal(nb, core).view(np.uint8) << np.uint8(bit)
+    # 256 pattern counts, then summed into the 59 uniform bins (exact integer counts)
+    counts = np.bincount(code.ravel(), minlength=256)
+    hist = np.bincount(_LUT, weights=counts, minlength=LBP_BINS)
     return hist / hist.sum()
 
 
