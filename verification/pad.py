@@ -24,6 +24,7 @@ stage is ``off`` and says so (``state``), never silently.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -159,18 +160,27 @@ class PadModel:
         return float(out[0] - out[1])
 
 
+@functools.lru_cache(maxsize=4)
+def _spectrum_masks(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(Hann window, radius > 0.02, 0.5 < radius <= 1, 0.35 < radius <= 1) for an h x w face
+    chip (radius in units of half the side), computed once per size instead of every selfie."""
+    window = np.outer(np.hanning(h), np.hanning(w))
+    n = h
+    yy, xx = np.mgrid[:n, :n] - n // 2
+    r = np.sqrt(xx * xx + yy * yy) / (n / 2)
+    return window, r > 0.02, (r > 0.5) & (r <= 1.0), (r > 0.35) & (r <= 1.0)
+
+
 def _hf_cues(gray: np.ndarray) -> tuple[float, float]:
     """(share of spectral energy above half Nyquist, high-band peak over its median) of a face."""
     g = gray.astype(np.float32)
-    g = (g - g.mean()) * np.outer(np.hanning(g.shape[0]), np.hanning(g.shape[1]))
+    window, dc_out, high, band_mask = _spectrum_masks(g.shape[0], g.shape[1])
+    g = (g - g.mean()) * window
     mag = np.abs(np.fft.fftshift(np.fft.fft2(g)))
-    n = g.shape[0]
-    yy, xx = np.mgrid[:n, :n] - n // 2
-    r = np.sqrt(xx * xx + yy * yy) / (n / 2)
     power = mag**2
-    total = float(power[r > 0.02].sum()) + 1e-9
-    hf = float(power[(r > 0.5) & (r <= 1.0)].sum()) / total
-    band = mag[(r > 0.35) & (r <= 1.0)]
+    total = float(power[dc_out].sum()) + 1e-9
+    hf = float(power[high].sum()) / total
+    band = mag[band_mask]
     peak = float(np.log((band.max() + 1e-6) / (np.median(band) + 1e-6)))
     return float(np.log(hf + 1e-9)), peak
 
