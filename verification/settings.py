@@ -86,8 +86,8 @@ class VerificationSettings(BaseSettings):
         description="When > 0, photos larger than verify_detect_max_side are first searched on a "
         "copy of this long side; if the main face is >= 128 px there, that pass is the answer "
         "(YuNet on a quarter of the pixels), else the full pass runs. Measured on phone-sized "
-        "faces-asia selfies: 60 fewer of 503 refused at detection, genuine auto-match 76.0 -> "
-        "83.8 % on the pairs both found; faces: unchanged (docs/verification.md). 0 = off",
+        "faces-asia selfies: 59 fewer of 503 refused at detection, genuine auto-match 75.6 -> "
+        "83.3 % on the pairs both found; faces: unchanged (bench/detect_bench.py). 0 = off",
     )
     verify_detect_score: float = Field(
         0.7, gt=0, lt=1, description="YuNet confidence needed to count a detection as a face"
