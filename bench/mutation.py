@@ -49,10 +49,10 @@ class Module:
 MODULES = [
     Module(
         "verifier",
-        ("verification/verifier.py", "verification/quality.py"),
-        ("verification.verifier.xǁVerifierǁthresholds__mutmut_*",
-         "verification.verifier.xǁVerifierǁdecide__mutmut_*",
-         "verification.verifier.xǁVerifierǁ_pad_gate__mutmut_*",
+        ("verification/decisions.py", "verification/quality.py"),
+        ("verification.decisions.xǁDecisionRulesǁthresholds__mutmut_*",
+         "verification.decisions.xǁDecisionRulesǁdecide__mutmut_*",
+         "verification.decisions.xǁDecisionRulesǁ_pad_gate__mutmut_*",
          "verification.quality.x_gate__mutmut_*"),
         ("tests/verification/test_decide_bands.py", "tests/verification/test_decide_pinned.py",
          "tests/verification/test_pad.py", "tests/verification/test_quality_gate.py"),

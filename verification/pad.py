@@ -24,6 +24,7 @@ stage is ``off`` and says so (``state``), never silently.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -159,18 +160,27 @@ class PadModel:
         return float(out[0] - out[1])
 
 
+@functools.lru_cache(maxsize=4)
+def _spectrum_masks(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(Hann window, radius > 0.02, 0.5 < radius <= 1, 0.35 < radius <= 1) for an h x w face
+    chip (radius in units of half the side), computed once per size instead of every selfie."""
+    window = np.outer(np.hanning(h), np.hanning(w))
+    n = h
+    yy, xx = np.mgrid[:n, :n] - n // 2
+    r = np.sqrt(xx * xx + yy * yy) / (n / 2)
+    return window, r > 0.02, (r > 0.5) & (r <= 1.0), (r > 0.35) & (r <= 1.0)
+
+
 def _hf_cues(gray: np.ndarray) -> tuple[float, float]:
     """(share of spectral energy above half Nyquist, high-band peak over its median) of a face."""
     g = gray.astype(np.float32)
-    g = (g - g.mean()) * np.outer(np.hanning(g.shape[0]), np.hanning(g.shape[1]))
+    window, dc_out, high, band_mask = _spectrum_masks(g.shape[0], g.shape[1])
+    g = (g - g.mean()) * window
     mag = np.abs(np.fft.fftshift(np.fft.fft2(g)))
-    n = g.shape[0]
-    yy, xx = np.mgrid[:n, :n] - n // 2
-    r = np.sqrt(xx * xx + yy * yy) / (n / 2)
     power = mag**2
-    total = float(power[r > 0.02].sum()) + 1e-9
-    hf = float(power[(r > 0.5) & (r <= 1.0)].sum()) / total
-    band = mag[(r > 0.35) & (r <= 1.0)]
+    total = float(power[dc_out].sum()) + 1e-9
+    hf = float(power[high].sum()) / total
+    band = mag[band_mask]
     peak = float(np.log((band.max() + 1e-6) / (np.median(band) + 1e-6)))
     return float(np.log(hf + 1e-9)), peak
 
@@ -189,6 +199,7 @@ def _uniform_lut() -> np.ndarray:
 
 
 _LUT = _uniform_lut()
+_LBP_SHIFTS = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
 LBP_BINS = 59
 LBP_CHANNELS = ("Y", "Cr", "Cb", "H", "S", "V")
 #: (crop scale x the face box, side in px) of the colour-texture crops: the face itself, the
@@ -201,15 +212,16 @@ TEXTURE_CROPS: tuple[tuple[float, int], ...] = ((1.0, 64), (1.5, 96), (2.5, 64))
 
 def lbp_histogram(channel: np.ndarray) -> np.ndarray:
     """Normalised uniform LBP(8,1) histogram (59 bins) of one uint8 channel."""
-    c = channel.astype(np.int16)
+    c = np.ascontiguousarray(channel, np.uint8)
     core = c[1:-1, 1:-1]
-    code = np.zeros(core.shape, np.int64)
-    shifts = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1))
+    code = np.zeros(core.shape, np.uint8)
     h, w = c.shape
-    for bit, (dy, dx) in enumerate(shifts):
+    for bit, (dy, dx) in enumerate(_LBP_SHIFTS):
         nb = c[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx]
-        code |= (nb >= core).astype(np.int64) << bit
-    hist = np.bincount(_LUT[code].ravel(), minlength=LBP_BINS).astype(np.float64)
+        code |= np.greater_equal(nb, core).view(np.uint8) << np.uint8(bit)
+    # 256 pattern counts, then summed into the 59 uniform bins (exact integer counts)
+    counts = np.bincount(code.ravel(), minlength=256)
+    hist = np.bincount(_LUT, weights=counts, minlength=LBP_BINS)
     return hist / hist.sum()
 
 

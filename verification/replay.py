@@ -39,7 +39,8 @@ class ImageHashes:
 
 
 def sha256_hex(data: bytes) -> str:
-    """Hex SHA-256 of the raw bytes."""
+    """Hex SHA-256 (64 lowercase characters) of the raw bytes: photos here, model files in
+    :func:`verification.face_models.read_model` (the package's one SHA-256 helper)."""
     return hashlib.sha256(data).hexdigest()
 
 

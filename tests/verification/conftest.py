@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from verification import VerificationError, VerificationSettings, Verifier
+from verification import FaceAnalysis, VerificationError, VerificationSettings, Verifier
 from verification.calibrate import Pair, load_pairs
-from verification.verifier import FaceAnalysis
 
 REPO = Path(__file__).resolve().parents[2]
 FACES_DIR = Path(os.environ.get("ISOCHECK_FACES_DIR", REPO.parent / "shared" / "faces"))
