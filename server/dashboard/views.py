@@ -56,6 +56,7 @@ from server.dashboard import service as svc
 from server.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRole
 from server.errors import ApiError, problem
 from server.limits import limiter
+from server.login_throttle import LoginThrottle
 from server.people.models import Area, Person, StaffUser
 from server.people.scope import area_in_scope, person_in_scope
 from server.people.service import check_login
@@ -248,7 +249,7 @@ def _int_arg(name: str) -> int | None:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: ctx().settings.rate_limit_staff_login, methods=["POST"])
 def login():
-    """Username + password (argon2, lockout after repeated failures via ``check_login``)."""
+    """Username + password (argon2; repeated failures slow this client down, ``check_login``)."""
     next_url = request.values.get("next", "")
     if request.method == "GET" and current_staff(session_only=True) is not None:
         return redirect(_safe_next(next_url))
@@ -272,6 +273,11 @@ def login():
             session.permanent = True
             return redirect(_safe_next(next_url))
         error = i18n.code_message(code or "invalid_credentials", g.lang)
+        if code == "login_throttled":
+            wait = LoginThrottle(username=request.form.get("username", "")[:80],
+                                 client=_ip() or "unknown").wait()
+            page = render_template("dashboard/login.html", error=error, next_url=next_url)
+            return page, 429, {"Retry-After": str(max(1, wait))}
     return render_template("dashboard/login.html", error=error, next_url=next_url)
 
 
