@@ -118,7 +118,7 @@ def check_login(
         )
         return None, "login_throttled"
     if not known:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_timing_equaliser(), password)
         throttle.failed()
         audit.record(
             session=session,
@@ -174,4 +174,14 @@ def login_staff(
     return user
 
 
-_DUMMY_HASH = hash_password("isocheck-timing-equaliser")
+_dummy_hash: str | None = None
+
+
+def _timing_equaliser() -> str:
+    """A hash with the hasher's *current* parameters, checked for unknown names so they take
+    as long as a known one (a hash made once at import kept the parameters of that moment:
+    after a parameter change unknown names answered measurably faster or slower)."""
+    global _dummy_hash
+    if _dummy_hash is None or password_needs_rehash(_dummy_hash):
+        _dummy_hash = hash_password("isocheck-timing-equaliser")
+    return _dummy_hash
