@@ -10,7 +10,7 @@ status and a problem+json body, the CLI and the dashboard into their own words. 
 :class:`NotAuthenticated`     the credentials do not identify anyone
 :class:`NotAllowed`           the caller is known but may not do this (``isolation_ended``)
 :class:`Conflict`             the state of the data refuses it now (window closed, duplicate)
-:class:`Locked`               the account is locked for a while
+:class:`Throttled`            this caller must wait ``retry_after_s`` (repeated failed logins)
 :class:`Unavailable`          our side cannot do it now (a dependency is down); retry later
 ============================  ==============================================================
 """
@@ -99,8 +99,8 @@ class Conflict(DomainError):
     """The data's current state refuses the action (closed window, duplicate, in progress)."""
 
 
-class Locked(DomainError):
-    """The account is locked for a while."""
+class Throttled(DomainError):
+    """This caller must wait ``retry_after_s`` before trying again (repeated failed logins)."""
 
 
 class Unavailable(DomainError):

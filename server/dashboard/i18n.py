@@ -390,6 +390,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "staff.login": ("Cán bộ đăng nhập", "Staff login"),
         "staff.login_failed": ("Đăng nhập sai", "Failed login"),
         "staff.login_locked": ("Tạm khóa đăng nhập", "Login locked"),
+        "staff.login_throttled": ("Đăng nhập bị tạm dừng", "Login paused (backoff)"),
         "staff.password_change": ("Đổi mật khẩu", "Password changed"),
         "staff.password_change_failed": ("Đổi mật khẩu không thành công", "Password change failed"),
         "template.add_confirmed": (

@@ -11,6 +11,7 @@ from flask_limiter.util import get_remote_address
 
 from server.core.security import token_digest
 from server.http.problem import problem
+from server.people import login_throttle
 
 
 def _on_breach(limit: RequestLimit):
@@ -38,6 +39,14 @@ def init_app(app: Flask, settings) -> None:
     app.config.setdefault("RATELIMIT_ENABLED", settings.ratelimit_enabled)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "isocheck")
     limiter.init_app(app)
+    # Staff login backoff (server.people.login_throttle) counts in the same shared storage.
+    login_throttle.storage_provider = _limiter_storage
+
+
+def _limiter_storage():
+    if limiter.enabled and getattr(limiter, "_storage", None) is not None:
+        return limiter.storage
+    return None
 
 
 def limit_per_ip(*blueprints) -> None:

@@ -70,9 +70,15 @@ MESSAGES: dict[str, dict[str, tuple[str, str]]] = {
         "vi": ("Sai thông tin đăng nhập", "Tên đăng nhập hoặc mật khẩu không đúng."),
         "en": ("Invalid credentials", "The username or password is wrong."),
     },
-    "account_locked": {
-        "vi": ("Tài khoản tạm khóa", "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau."),
-        "en": ("Account locked", "Too many failed logins. Please try again later."),
+    "login_throttled": {
+        "vi": (
+            "Tạm dừng đăng nhập",
+            "Đăng nhập sai quá nhiều lần từ máy này. Vui lòng chờ rồi thử lại.",
+        ),
+        "en": (
+            "Login paused",
+            "Too many failed logins from this computer. Please wait and try again.",
+        ),
     },
     "invalid_activation_code": {
         "vi": (
@@ -234,7 +240,7 @@ DOMAIN_STATUS: dict[type[domain.DomainError], int] = {
     domain.NotAuthenticated: 401,
     domain.NotAllowed: 403,
     domain.Conflict: 409,
-    domain.Locked: 423,
+    domain.Throttled: 429,
     domain.Unavailable: 503,
     domain.DomainError: 400,
 }

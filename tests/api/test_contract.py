@@ -389,7 +389,7 @@ def test_history(world, contract, session, clock):
     assert r.status_code == 422 and r.get_json()["errors"][0]["field"] == "limit"
 
 
-def test_staff_token_errors_and_lockout(world, contract, session):
+def test_staff_token_errors_and_throttle(world, contract, session):
     r = contract.post("/api/v1/auth/token", json={"username": "admin.contract", "password": "no"})
     assert (r.status_code, r.get_json()["code"]) == (401, "invalid_credentials")
     r = contract.post("/api/v1/auth/token", json={"username": "nobody", "password": "x"})
@@ -400,10 +400,13 @@ def test_staff_token_errors_and_lockout(world, contract, session):
     assert r.status_code == 415
     for _ in range(4):
         contract.post("/api/v1/auth/token", json={"username": "admin.contract", "password": "no"})
-    r = contract.post(
-        "/api/v1/auth/token", json={"username": "admin.contract", "password": "admin-pass-2026"}
-    )
-    assert (r.status_code, r.get_json()["code"]) == (423, "account_locked")
+    right = {"username": "admin.contract", "password": "admin-pass-2026"}
+    r = contract.post("/api/v1/auth/token", json=right)
+    assert (r.status_code, r.get_json()["code"]) == (429, "login_throttled")  # this client waits
+    assert int(r.headers["Retry-After"]) == r.get_json()["retry_after_s"] > 0
+    # ... but the account is not locked for everyone (issue 13, finding 12)
+    other = {"REMOTE_ADDR": "192.0.2.77"}
+    assert contract.post("/api/v1/auth/token", json=right, environ_base=other).status_code == 200
 
 
 def test_create_person_and_its_errors(world, contract, session, clock):

@@ -10,6 +10,7 @@ from server.dashboard.security import safe_next, staff_page
 from server.http.auth import current_staff, end_sessions, open_session
 from server.http.context import ctx, db_session
 from server.http.limits import limiter
+from server.people.login_throttle import LoginThrottle
 from server.people.models import StaffUser
 from server.people.passwords import MAX_PASSWORD_LENGTH, change_password
 from server.people.staff import check_login
@@ -17,7 +18,7 @@ from server.people.staff import check_login
 
 @limiter.limit(lambda: ctx().settings.rate_limit_staff_login, methods=["POST"])
 def login():
-    """Username + password (argon2, lockout after repeated failures via ``check_login``)."""
+    """Username + password (argon2; repeated failures slow this client down, ``check_login``)."""
     next_url = request.values.get("next", "")
     if request.method == "GET" and current_staff(session_only=True) is not None:
         return redirect(safe_next(next_url))
@@ -41,6 +42,12 @@ def login():
             session.permanent = True
             return redirect(safe_next(next_url))
         error = i18n.code_message(code or "invalid_credentials", g.lang)
+        if code == "login_throttled":
+            wait = LoginThrottle(
+                username=request.form.get("username", "")[:80], client=ip() or "unknown"
+            ).wait()
+            page = render_template("dashboard/login.html", error=error, next_url=next_url)
+            return page, 429, {"Retry-After": str(max(1, wait))}
     return render_template("dashboard/login.html", error=error, next_url=next_url)
 
 
