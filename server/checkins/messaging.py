@@ -23,6 +23,7 @@ from server.enums import NotificationState
 from server.notify.messaging import person_payload
 from server.notify.models import Notification
 from server.notify.routing import _key as fit_key
+from server.notify.routing import for_device
 from server.people.models import Device, Person
 from server.schedule import bulk
 from server.schedule.policy import PolicyResolver
@@ -74,9 +75,9 @@ def send_to_persons(
             ends = policy.quiet_ends_at(now, resolver.zone(ward_id=ward_id, person_zone=zone))
             if ends is not None:
                 not_before[pid] = ends
-    devices: dict[int, list[tuple[int, str]]] = {}
-    for device_id, person_id, token in session.execute(
-        select(Device.id, Device.person_id, Device.push_token)
+    devices: dict[int, list[tuple[int, str, str | None]]] = {}
+    for device_id, person_id, token, platform in session.execute(
+        select(Device.id, Device.person_id, Device.push_token, Device.platform)
         .where(
             Device.person_id.in_(ids),
             Device.revoked_at.is_(None),
@@ -84,7 +85,7 @@ def send_to_persons(
         )
         .order_by(Device.id)
     ):
-        devices.setdefault(person_id, []).append((device_id, token))
+        devices.setdefault(person_id, []).append((device_id, token, platform))
     rows: list[dict[str, Any]] = []
     for m in messages:
         body = person_payload(
@@ -94,15 +95,15 @@ def send_to_persons(
         )
         prompt_id = m.payload.get("prompt_id")
         targets = [
-            ("fcm", token, fit_key(f"{m.key}:d{device_id}"))
-            for device_id, token in devices.get(m.person_id, [])
-        ] or [("log", f"person:{m.person_id}", fit_key(f"{m.key}:log"))]
-        for channel, recipient, key in targets:
+            ("fcm", token, fit_key(f"{m.key}:d{device_id}"), for_device(body, platform))
+            for device_id, token, platform in devices.get(m.person_id, [])
+        ] or [("log", f"person:{m.person_id}", fit_key(f"{m.key}:log"), body)]
+        for channel, recipient, key, sent in targets:
             rows.append(
                 {
                     "channel": channel,
                     "recipient": recipient,
-                    "payload": {**body, "idempotency_key": key},
+                    "payload": {**sent, "idempotency_key": key},
                     "idempotency_key": key,
                     "state": NotificationState.pending,
                     "attempts": 0,

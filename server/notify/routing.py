@@ -17,7 +17,8 @@ An alert that reaches nobody still gets one ``log`` row (recipient ``area:<id>``
 shows that nobody could be told.
 
 Persons. A person's message goes by ``fcm`` to the push token of each active (not revoked)
-device, or to ``log`` when there is none.
+device, or to ``log`` when there is none. A web app's row says ``"platform": "web"`` in its
+payload, so the FCM channel sends it as web push (:func:`for_device`).
 """
 
 from __future__ import annotations
@@ -242,7 +243,6 @@ def notify_person(
     prompt_id = payload.get("prompt_id")
     common = {
         "session": session,
-        "payload": body,
         "now": now,
         "person_id": person.id,
         "prompt_id": int(prompt_id) if prompt_id is not None else None,
@@ -261,6 +261,7 @@ def notify_person(
             channel="fcm",
             recipient=d.push_token or "",
             idempotency_key=_key(f"{idempotency_key}:d{d.id}"),
+            payload=for_device(body, d.platform),
             **common,
         )
         for d in devices
@@ -271,10 +272,17 @@ def notify_person(
                 channel="log",
                 recipient=f"person:{person.id}",
                 idempotency_key=_key(f"{idempotency_key}:log"),
+                payload=body,
                 **common,
             )
         )
     return rows
+
+
+def for_device(body: dict[str, Any], platform: str | None) -> dict[str, Any]:
+    """A person's payload as sent to one device: a web app's (``platform == "web"``) is marked so
+    the FCM channel sends it with a ``WebpushConfig``; a phone app's is the payload unchanged."""
+    return {**body, "platform": "web"} if platform == "web" else body
 
 
 # --------------------------------------------------------------------------- helpers
