@@ -22,6 +22,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from server.notify.channel import OutboxMessage
+from server.notify.fcm import build_message
 from server.people.models import Device
 from tests.webapp.conftest import serve, wait_shown
 
@@ -126,3 +128,57 @@ def test_browser_token_is_registered_refreshed_and_a_push_is_shown(push_served, 
     browser.refresh()
     _wait_token(served, person["id"], "standin-token-2")
     assert _push_puts(browser) == 1
+
+    # A push built by the server's FCM code for this device, handed to the service worker as the
+    # push service would hand it: shown in the language chosen in the app, Vietnamese by default.
+    row = OutboxMessage(
+        id=1, channel="fcm", recipient="standin-token-2", idempotency_key="prompt:7:open:d1",
+        attempts=1, payload={
+            "kind": "checkin_prompt", "title": "Đến giờ điểm danh", "body": "Trước 09:00.",
+            "en": {"title": "Time to check in", "body": "By 09:00."},
+            "data": {"prompt_id": "7"}, "platform": "web",
+        },
+    )  # fmt: skip
+    webpush = build_message(row).webpush
+    n = webpush.notification
+    delivered = {
+        "from": WEB_CONFIG["messagingSenderId"],
+        "notification": {"title": n.title, "body": n.body, "icon": n.icon, "tag": n.tag},
+        "data": webpush.data,
+    }
+    browser.execute_cdp_cmd("ServiceWorker.enable", {})
+    vi = [["Đến giờ điểm danh", "Trước 09:00.", "prompt-7"]]
+    assert _push(browser, url, delivered, vi) == vi
+    browser.find_element("css selector", "#lang").click()
+    # The same prompt's push again (same tag): it replaces the first, now in English.
+    en = [["Time to check in", "By 09:00.", "prompt-7"]]
+    assert _push(browser, url, delivered, en) == en
+
+    # A click on it opens /app/?open=prompt when no window is open: the prompt's check-in screen.
+    served.open_prompt(person["id"])
+    browser.get(f"{url}/app/?open=prompt")
+    wait_shown(browser, "#v-checkin")
+    assert browser.execute_script("return location.pathname + location.search") == "/app/"
+
+
+def _push(browser, url: str, delivered: dict, want: list[list[str]]) -> list[list[str]]:
+    """Deliver ``delivered`` as a push message to the app's service worker (DevTools) until the
+    notifications it shows are ``want`` (or 15 s pass); returns what is shown. DevTools learns
+    of the registration a moment after ``ServiceWorker.enable``, and WebDriver does not expose
+    its id: a fresh profile has this one registration and ids count from 0, so the first few are
+    tried (the others name none)."""
+    end = time.monotonic() + 15
+    while True:
+        for registration_id in ("0", "1", "2"):
+            browser.execute_cdp_cmd(
+                "ServiceWorker.deliverPushMessage",
+                {"origin": url, "registrationId": registration_id, "data": json.dumps(delivered)},
+            )
+        time.sleep(0.5)
+        shown = browser.execute_async_script(
+            "const done = arguments[0]; navigator.serviceWorker.ready"
+            ".then((r) => r.getNotifications())"
+            ".then((ns) => done(ns.map((x) => [x.title, x.body, x.tag])), (e) => done(String(e)))"
+        )
+        if shown == want or time.monotonic() > end:
+            return shown
