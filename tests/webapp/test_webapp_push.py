@@ -182,3 +182,23 @@ def _push(browser, url: str, delivered: dict, want: list[list[str]]) -> list[lis
         )
         if shown == want or time.monotonic() > end:
             return shown
+
+
+def test_the_button_asks_and_then_registers(push_served, chromium):
+    """Notifications not yet allowed: nothing is registered and the home screen offers the
+    button; once the person allows them (granted here through DevTools, as a tap on the
+    browser's prompt would), the tap registers the token."""
+    served, _ = push_served
+    browser = chromium(window=(360, 740))
+    person = served.enrol()
+    browser.get(f"{served.url}/app/activate?code={person['activation']['code']}")
+    button = wait_shown(browser, "#push-on", "Bật thông báo nhắc điểm danh")
+    assert browser.execute_script("return Notification.permission") == "default"
+    assert _device(served, person["id"]).push_token is None
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions", {"origin": served.url, "permissions": ["notifications"]}
+    )
+    button.click()
+    _wait_token(served, person["id"], "standin-token-1")
+    wait_shown(browser, "#msg.ok", "Đã bật thông báo")
+    assert not browser.find_element("css selector", "#push-on").is_displayed()

@@ -66,18 +66,18 @@ async function home() {
 // Web push, when the deployment configured it (/app/push.json); otherwise, or when the person
 // does not allow notifications, the in-page reminder below is what reminds them.
 let pushCfg, openOnLoad = new URLSearchParams(location.search).get("open") === "prompt";
-async function setupPush(ask = false) {
+async function setupPush(tapped = false) {
   try {
     if (pushCfg === undefined) pushCfg = await fetch("/app/push.json").then((r) => r.json()).catch(() => null);
     const button = $("#push-on");
     if (!pushCfg?.enabled || !("Notification" in window) || !("serviceWorker" in navigator)) { button.hidden = true; return; }
-    button.hidden = Notification.permission !== "default";
-    if (Notification.permission === "default" && !ask) return; // asked only on the button
+    button.hidden = Notification.permission !== "default"; // asked only on the button
+    if (Notification.permission !== "granted") return;
     const { register } = await import("./push.js");
-    const result = await register(pushCfg, await navigator.serviceWorker.ready, { ask });
+    const result = await register(pushCfg, await navigator.serviceWorker.ready);
     button.hidden = Notification.permission !== "default";
     document.body.dataset.push = result;
-    if (ask && result === "registered") say(t("push_on"), "ok");
+    if (tapped && result === "registered") say(t("push_on"), "ok");
   } catch (e) { guardedError(e); }
 }
 function guardedError(e) {
@@ -255,7 +255,8 @@ function wire() {
   });
   $("#f-declare").addEventListener("submit", declare);
   window.addEventListener("online", flush);
-  $("#push-on").addEventListener("click", () => setupPush(true));
+  // The permission prompt straight from the tap (browsers want the user's gesture for it).
+  $("#push-on").addEventListener("click", () => Notification.requestPermission().then(() => setupPush(true)));
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
     // From sw.js: a push arrived (look at the prompt again), its notification was clicked (open

@@ -6,12 +6,10 @@ import * as api from "./api.js";
 
 const SENT = "push_token_sent"; // the token the server has for this device
 
-// -> "registered" | "unchanged" | "denied" | "unsupported"
-export async function register(cfg, registration, { ask = false } = {}) {
+// Called once notifications are allowed. -> "registered" | "unchanged" | "denied" | "unsupported"
+export async function register(cfg, registration) {
   if (!("Notification" in window) || !("PushManager" in window) || !registration) return "unsupported";
-  let perm = Notification.permission;
-  if (perm === "default" && ask) perm = await Notification.requestPermission();
-  if (perm !== "granted") return "denied";
+  if (Notification.permission !== "granted") return "denied";
   const [{ initializeApp, getApps }, fm] = await Promise.all([
     import("/app/vendor/firebase-app.js"), import("/app/vendor/firebase-messaging.js")]);
   if (fm.isSupported && !(await fm.isSupported())) return "unsupported";
