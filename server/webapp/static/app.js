@@ -92,7 +92,8 @@ function remind() {
   if (!current || reminded === current.id) return;
   reminded = current.id;
   const box = $("#reminder"); box.textContent = t("reminder"); box.hidden = false;
-  if (window.Notification?.permission === "granted") new window.Notification(t("reminder"));
+  // Same tag as the web push for this prompt (server/notify/fcm.py): one notification, not two.
+  if (window.Notification?.permission === "granted") new window.Notification(t("reminder"), { tag: `prompt-${current.id}` });
 }
 async function refreshPrompt() {
   const r = await guarded(api.prompt);
