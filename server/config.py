@@ -163,6 +163,20 @@ class Settings(BaseSettings):
     fcm_credentials_file: Path | None = Field(
         None, description="Firebase service-account JSON file; required when `fcm` is enabled"
     )
+    # Web push for the web app (server/webapp/push.py, docs/notifications.md): all three or none.
+    fcm_web_config: str = Field(
+        "",
+        description="The Firebase web app's config (apiKey, projectId, messagingSenderId, appId) "
+        "as a JSON object, or the path of a JSON file holding it",
+    )
+    fcm_vapid_key: str = Field(
+        "", description="The Firebase project's web push (VAPID) public key, base64url"
+    )
+    firebase_js_dir: Path | None = Field(
+        None,
+        description="Directory of the `firebase` npm package (its browser ES modules "
+        "firebase-app.js and firebase-messaging.js), served at /app/vendor/",
+    )
     smtp_host: str = Field("", description="SMTP server; required when `email` is enabled")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587 = submission)")
     smtp_user: str = Field("", description="SMTP user name; empty = no authentication")
@@ -258,6 +272,16 @@ def check_production(settings: Settings) -> None:
         raise ConfigError("refusing to start in production mode:\n  - " + "\n  - ".join(problems))
 
 
+def check_web_push(settings: Settings) -> None:
+    """Web push settings come as a set of three, each well-formed (server/webapp/push.py)."""
+    from server.webapp.push import web_push
+
+    try:
+        web_push(settings)
+    except ValueError as exc:
+        raise ConfigError(f"web push: {exc}") from exc
+
+
 def entropy_bits(value: str) -> float:
     """Shannon estimate of a string's entropy: bits per character (from its own character
     frequencies) times its length. Repetitive or low-variety keys score low."""
@@ -291,6 +315,7 @@ def load_settings(**overrides: object) -> Settings:
     """
     settings = Settings(**overrides)  # type: ignore[arg-type]
     check_production(settings)
+    check_web_push(settings)
     if not settings.is_production:
         fill: dict[str, object] = {}
         if not settings.secret_key:

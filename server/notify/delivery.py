@@ -106,7 +106,7 @@ def build_channels(settings: Settings) -> Channels:
                 "channel fcm is enabled: set ISOCHECK_FCM_CREDENTIALS_FILE to the Firebase "
                 f"service-account JSON file (now {path or 'unset'})"
             )
-        channels["fcm"] = FcmChannel(credentials_file=path)
+        channels["fcm"] = FcmChannel(credentials_file=path, public_url=settings.public_url)
     if "email" in enabled:
         from server.notify.email import EmailChannel
 

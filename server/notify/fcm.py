@@ -11,6 +11,13 @@ message carries:
 - APNs (iOS): ``apns-priority: 10``, ``apns-push-type: alert``, ``apns-expiration`` from the TTL
   and ``apns-collapse-id`` from the idempotency key.
 
+A web app's row (payload ``"platform": "web"``, see ``persons.for_device``) is sent with a
+``WebpushConfig`` instead: headers ``Urgency: high``, ``TTL`` and ``Topic`` (collapses repeats),
+the notification (Vietnamese title/body, the app's icon, a tag per prompt) and ``data`` that adds
+the English ``title_en``/``body_en`` (the web app's service worker shows those to a person who
+chose English) and ``link`` ``/app/``; with an ``https://`` public URL also
+``fcm_options.link`` (FCM accepts only HTTPS links there).
+
 Credentials: a service-account JSON file (``ISOCHECK_FCM_CREDENTIALS_FILE``); its ``project_id``
 names the Firebase project.
 """
@@ -49,8 +56,10 @@ class FcmChannel:
     #: ``send_each`` accepts at most 500 messages.
     max_batch = 500
 
-    def __init__(self, *, credentials_file: Path) -> None:
+    def __init__(self, *, credentials_file: Path, public_url: str | None = None) -> None:
         self.credentials_file = Path(credentials_file)
+        #: The service's public base URL; web push links point at its ``/app/``.
+        self.public_url = public_url
         self._app: firebase_admin.App | None = None
 
     @property
@@ -77,7 +86,7 @@ class FcmChannel:
         built: list[tuple[int, messaging.Message]] = []
         for i, m in enumerate(messages):
             try:
-                built.append((i, build_message(m)))
+                built.append((i, build_message(m, public_url=self.public_url)))
             except (ValueError, TypeError) as exc:
                 results[i] = Result(Outcome.permanent, f"cannot build FCM message: {exc}")
         if built:
@@ -87,7 +96,7 @@ class FcmChannel:
         return [r if r is not None else Result(Outcome.retry, "no result") for r in results]
 
 
-def build_message(m: OutboxMessage) -> messaging.Message:
+def build_message(m: OutboxMessage, *, public_url: str | None = None) -> messaging.Message:
     """The FCM message for one outbox row (see the module docstring for the fields)."""
     payload: dict[str, Any] = m.payload
     data = {str(k): str(v) for k, v in (payload.get("data") or {}).items() if v is not None}
@@ -104,6 +113,8 @@ def build_message(m: OutboxMessage) -> messaging.Message:
         apns_headers["apns-expiration"] = str(int(time.time() + int(ttl)))
     title, body = payload.get("title"), payload.get("body")
     token = m.recipient.removeprefix(TOKEN_PREFIX)
+    if payload.get("platform") == "web":
+        return _webpush_message(m, token, data, title, body, ttl, public_url)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_TOKEN_DEPRECATION, category=DeprecationWarning)
         return messaging.Message(
@@ -116,6 +127,54 @@ def build_message(m: OutboxMessage) -> messaging.Message:
             apns=messaging.APNSConfig(
                 headers=apns_headers,
                 payload=messaging.APNSPayload(aps=messaging.Aps(sound="default")),
+            ),
+        )
+
+
+#: Where a web push notification leads (the web app, which opens the current prompt).
+WEB_LINK = "/app/"
+
+
+def _webpush_message(
+    m: OutboxMessage,
+    token: str,
+    data: dict[str, str],
+    title: str | None,
+    body: str | None,
+    ttl: Any,
+    public_url: str | None,
+) -> messaging.Message:
+    """A web app's message: everything in ``webpush`` (its service worker shows it)."""
+    en = m.payload.get("en") or {}
+    web_data = {**data, "link": WEB_LINK}
+    for key in ("title", "body"):
+        if en.get(key):
+            web_data[f"{key}_en"] = str(en[key])
+    headers = {
+        "Urgency": "high",
+        # RFC 8030 Topic: a repeat with the same key replaces an undelivered one (≤ 32 chars).
+        "Topic": hashlib.sha256(m.idempotency_key.encode()).hexdigest()[:32],
+    }
+    if ttl is not None:
+        headers["TTL"] = str(int(ttl))
+    prompt = data.get("prompt_id")
+    base = public_url.rstrip("/") if public_url else ""
+    link = f"{base}{WEB_LINK}" if base.startswith("https://") else None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_TOKEN_DEPRECATION, category=DeprecationWarning)
+        return messaging.Message(
+            token=token,
+            webpush=messaging.WebpushConfig(
+                headers=headers,
+                data=web_data,
+                notification=messaging.WebpushNotification(
+                    title=title,
+                    body=body,
+                    icon=f"{WEB_LINK}icon.svg",
+                    language="vi",
+                    tag=f"prompt-{prompt}" if prompt else data["kind"] or None,
+                ),
+                fcm_options=messaging.WebpushFCMOptions(link=link) if link else None,
             ),
         )
 

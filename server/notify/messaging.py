@@ -50,6 +50,15 @@ PERSON_TEXTS: dict[str, tuple[str, str]] = {
     "declaration_reminder": ("Khai báo y tế", "Mở isocheck để khai báo sức khỏe hôm nay."),
 }
 GENERIC_PERSON_TEXT = ("isocheck", "Bạn có thông báo mới. Mở isocheck để xem.")
+#: The same texts in English: the web app shows them when the person chose English there (the
+#: server keeps no language per person; the browser's choice stays in the browser).
+PERSON_TEXTS_EN: dict[str, tuple[str, str]] = {
+    "checkin_prompt": ("Time to check in", "Open isocheck and take your check-in photo by {due}."),
+    "checkin_reminder": ("Check-in reminder", "You have not checked in yet. Deadline {due}."),
+    "checkin_retry": ("Please retake the photo", "The photo was not usable. Retake it by {due}."),
+    "declaration_reminder": ("Health declaration", "Open isocheck to declare today's health."),
+}
+GENERIC_PERSON_TEXT_EN = ("isocheck", "You have a new notification. Open isocheck to see it.")
 
 
 def alert_payload(*, alert: AlertFacts, person: Person, ward: Area, level: int) -> dict[str, Any]:
@@ -93,18 +102,24 @@ def alert_payload(*, alert: AlertFacts, person: Person, ward: Area, level: int) 
 
 def person_payload(*, person: Person, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The payload for a message to ``person``: the caller's ``payload`` becomes ``data`` (e.g.
-    ``prompt_id``, ``due_at``); ``title``/``body``/``ttl_seconds`` in it override the defaults."""
+    ``prompt_id``, ``due_at``); ``title``/``body``/``ttl_seconds`` in it override the defaults.
+    ``en`` holds the English title and body (web push shows them to a person who chose English)."""
     extra = dict(payload)
     title = extra.pop("title", None)
     body = extra.pop("body", None)
     ttl = extra.pop("ttl_seconds", None)
     default_title, default_body = PERSON_TEXTS.get(kind, GENERIC_PERSON_TEXT)
     due = extra.get("due_at")
-    due_text = _local(due, person.timezone, fmt="%H:%M") if due else "hạn chót"
+    due_local = _local(due, person.timezone, fmt="%H:%M") if due else None
+    en_title, en_body = PERSON_TEXTS_EN.get(kind, GENERIC_PERSON_TEXT_EN)
     out: dict[str, Any] = {
         "kind": kind,
         "title": title or default_title,
-        "body": body or default_body.format(due=due_text),
+        "body": body or default_body.format(due=due_local or "hạn chót"),
+        "en": {
+            "title": title or en_title,
+            "body": body or en_body.format(due=due_local or "the deadline"),
+        },
         "data": {k: _str(v) for k, v in extra.items() if v is not None},
     }
     if ttl is not None:

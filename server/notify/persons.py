@@ -92,9 +92,9 @@ def person_rows(
             ends = policy.quiet_ends_at(now, resolver.zone(ward_id=ward_id, person_zone=zone))
             if ends is not None:
                 not_before[pid] = ends
-    devices: dict[int, list[tuple[int, str]]] = {}
-    for device_id, person_id, token in session.execute(
-        select(Device.id, Device.person_id, Device.push_token)
+    devices: dict[int, list[tuple[int, str, str | None]]] = {}
+    for device_id, person_id, token, platform in session.execute(
+        select(Device.id, Device.person_id, Device.push_token, Device.platform)
         .where(
             Device.person_id.in_(ids),
             Device.revoked_at.is_(None),
@@ -102,7 +102,7 @@ def person_rows(
         )
         .order_by(Device.id)
     ):
-        devices.setdefault(person_id, []).append((device_id, token))
+        devices.setdefault(person_id, []).append((device_id, token, platform))
     rows: list[dict[str, Any]] = []
     for m in messages:
         body = person_payload(
@@ -112,15 +112,15 @@ def person_rows(
         )
         prompt_id = m.payload.get("prompt_id")
         targets = [
-            ("fcm", token, fit_key(f"{m.key}:d{device_id}"))
-            for device_id, token in devices.get(m.person_id, [])
-        ] or [("log", f"person:{m.person_id}", fit_key(f"{m.key}:log"))]
-        for channel, recipient, key in targets:
+            ("fcm", token, fit_key(f"{m.key}:d{device_id}"), for_device(body, platform))
+            for device_id, token, platform in devices.get(m.person_id, [])
+        ] or [("log", f"person:{m.person_id}", fit_key(f"{m.key}:log"), body)]
+        for channel, recipient, key, sent in targets:
             rows.append(
                 {
                     "channel": channel,
                     "recipient": recipient,
-                    "payload": {**body, "idempotency_key": key},
+                    "payload": {**sent, "idempotency_key": key},
                     "idempotency_key": key,
                     "state": NotificationState.pending,
                     "attempts": 0,
@@ -131,3 +131,9 @@ def person_rows(
                 }
             )
     return rows
+
+
+def for_device(body: dict[str, Any], platform: str | None) -> dict[str, Any]:
+    """A person's payload as sent to one device: a web app's (``platform == "web"``) is marked so
+    the FCM channel sends it with a ``WebpushConfig``; a phone app's is the payload unchanged."""
+    return {**body, "platform": "web"} if platform == "web" else body

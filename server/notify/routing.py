@@ -17,7 +17,8 @@ An alert that reaches nobody still gets one ``log`` row (recipient ``area:<id>``
 shows that nobody could be told.
 
 Persons. A person's message goes by ``fcm`` to the push token of each active (not revoked)
-device, or to ``log`` when there is none.
+device, or to ``log`` when there is none. A web app's row says ``"platform": "web"`` in its
+payload, so the FCM channel sends it as web push (:func:`server.notify.persons.for_device`).
 """
 
 from __future__ import annotations

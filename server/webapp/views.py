@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, redirect, send_from_directory
+from flask import Blueprint, Response, abort, jsonify, redirect, send_from_directory
+
+from server.http.context import ctx
+from server.webapp.push import FIREBASE_CONNECT, web_push
 
 STATIC = Path(__file__).parent / "static"
 
@@ -18,6 +21,8 @@ CSP = (
     "media-src 'self' blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+#: With web push configured the page may also call Firebase's registration endpoints.
+CSP_PUSH = CSP.replace("connect-src 'self'", "connect-src 'self' " + " ".join(FIREBASE_CONNECT))
 #: The files of the app shell (what the service worker caches and what docs/performance.md weighs).
 SHELL = ("index.html", "app.js", "i18n.js", "api.js", "app.css", "manifest.webmanifest", "icon.svg")
 
@@ -26,7 +31,8 @@ bp = Blueprint("webapp", __name__, url_prefix="/app")
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
+    push = web_push(ctx().settings)
+    response.headers["Content-Security-Policy"] = CSP_PUSH if push else CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Permissions-Policy"] = "camera=(self), geolocation=(self)"
@@ -53,6 +59,24 @@ def service_worker() -> Response:
     resp = send_from_directory(STATIC, "sw.js", mimetype="text/javascript")
     resp.headers["Service-Worker-Allowed"] = "/app/"
     return resp
+
+
+@bp.get("/push.json")
+def push_config() -> Response:
+    """Whether web push is on and, if so, the Firebase web config and VAPID key the app needs
+    (public values; server/webapp/push.py). Off: ``{"enabled": false}`` and nothing more loads."""
+    push = web_push(ctx().settings)
+    return jsonify(push.public() if push else {"enabled": False})
+
+
+@bp.get("/vendor/<name>")
+def vendor(name: str) -> Response:
+    """The Firebase JS SDK modules from ``ISOCHECK_FIREBASE_JS_DIR``; 404 when web push is off."""
+    push = web_push(ctx().settings)
+    source = push.vendor_source(name) if push else None
+    if source is None:
+        abort(404)
+    return Response(source, mimetype="text/javascript")
 
 
 @bp.get("/<path:name>")

@@ -35,6 +35,7 @@ from server.notify.routing import notify_person
 from server.people.models import Device, StaffUser
 
 PROJECT = "isocheck-test"
+PUBLIC_URL = "https://isocheck.example.vn"
 ACCESS_TOKEN = "ya29.local-test-token"
 UNREGISTERED = {
     "error": {
@@ -118,7 +119,9 @@ def fcm(receiver, settings, tmp_path):
         token_uri,
     )
     receiver.respond = google
-    s = notify_settings(settings, notify_channels="fcm", fcm_credentials_file=path)
+    s = notify_settings(
+        settings, notify_channels="fcm", fcm_credentials_file=path, public_url=PUBLIC_URL
+    )
     channels = build_channels(s)
     app = channels.get("fcm").app  # the channel's own firebase app, from the credentials file
     assert app.project_id == PROJECT
@@ -185,6 +188,75 @@ def test_prompt_push_is_built_and_sent_by_firebase_admin(
     assert got["headers"]["X-GOOG-API-FORMAT-VERSION"] == "2"
     with session_factory() as check:
         assert check.get(Notification, row.id).state is NotificationState.sent
+
+
+def test_web_app_device_gets_a_webpush_message(session, session_factory, clock, world, fcm):
+    """A browser's token (platform ``web``) is sent with firebase-admin's WebpushConfig: the
+    service worker shows the notification (Vietnamese, plus the English texts for a person who
+    chose English in the app) and a click opens /app/. Both the one-person path (notify_person)
+    and the scheduler's bulk path (send_to_persons) mark the row; the phone keeps its message."""
+    from server.notify.persons import PersonMessage, send_to_persons
+
+    s, channels, google = fcm
+    web = Device(
+        person_id=world.person.id, token_hash="w" * 64, push_token="tok-web-1", platform="web"
+    )
+    session.add(web)
+    session.flush()
+    prompt = _prompt(session, world.person, clock)
+    rows = notify_person(
+        session=session,
+        person=world.person,
+        kind="checkin_prompt",
+        payload={"prompt_id": prompt.id, "due_at": prompt.due_at, "ttl_seconds": 1800},
+        now=clock.now(),
+        idempotency_key=f"prompt:{prompt.id}:open",
+    )
+    session.commit()
+    assert [(r.recipient, r.payload.get("platform")) for r in rows] == [
+        ("tok-phone-1", None), ("tok-web-1", "web"),
+    ]  # fmt: skip
+
+    assert run_delivery(session_factory, clock, s, channels) == 2
+
+    by_token = {g["message"]["token"]: g["message"] for g in google.sent}
+    phone, browser = by_token["tok-phone-1"], by_token["tok-web-1"]
+    assert "android" in phone and "apns" in phone and "webpush" not in phone
+    assert set(browser) == {"token", "webpush"}  # nothing for Android/iOS, nothing outside webpush
+    webpush = browser["webpush"]
+    assert webpush["headers"]["Urgency"] == "high"
+    assert webpush["headers"]["TTL"] == "1800"
+    assert 0 < len(webpush["headers"]["Topic"]) <= 32
+    assert webpush["notification"] == {
+        "title": "Đến giờ điểm danh",
+        "body": "Mở isocheck và chụp ảnh điểm danh trước 09:00.",
+        "icon": "/app/icon.svg",
+        "lang": "vi",
+        "tag": f"prompt-{prompt.id}",
+    }
+    assert webpush["data"] == {
+        "prompt_id": str(prompt.id),
+        "due_at": prompt.due_at.isoformat(),
+        "kind": "checkin_prompt",
+        "idempotency_key": f"prompt:{prompt.id}:open:d{web.id}",
+        "title_en": "Time to check in",
+        "body_en": "Open isocheck and take your check-in photo by 09:00.",
+        "link": "/app/",
+    }
+    assert webpush["fcm_options"] == {"link": f"{PUBLIC_URL}/app/"}
+    assert world.person.full_name not in json.dumps(browser, ensure_ascii=False)
+
+    # The scheduler's bulk writer marks the browser's row the same way.
+    payload = {"prompt_id": prompt.id, "due_at": prompt.due_at}
+    message = PersonMessage(world.person.id, "checkin_reminder", payload, f"p:{prompt.id}:r")
+    assert send_to_persons(session=session, messages=[message], now=clock.now()) == 2
+    session.commit()
+    bulk = {
+        n.recipient: n.payload
+        for n in session.query(Notification).filter(Notification.idempotency_key.like("p:%"))
+    }
+    assert bulk["tok-web-1"]["platform"] == "web" and "platform" not in bulk["tok-phone-1"]
+    assert bulk["tok-web-1"]["en"]["title"] == "Check-in reminder"
 
 
 def test_alert_push_to_staff_carries_the_alert_id(session, session_factory, clock, world, fcm):

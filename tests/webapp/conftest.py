@@ -113,9 +113,10 @@ def served(tmp_path_factory) -> Iterator[Served]:
 
 
 @contextmanager
-def serve(root: Path) -> Iterator[Served]:
+def serve(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Served]:
     """``isocheck serve`` on a free port over a fresh SQLite data dir under ``root``, seeded with
-    the places and an administrator; stopped (SIGINT) on exit. bench/webapp_bench.py uses it too."""
+    the places and an administrator; stopped (SIGINT) on exit. bench/webapp_bench.py uses it too.
+    ``extra_env``: more ``ISOCHECK_*`` settings (e.g. web push)."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     database_url = f"sqlite:///{root / 'isocheck.db'}"
@@ -134,6 +135,7 @@ def serve(root: Path) -> Iterator[Served]:
         ISOCHECK_RATE_LIMIT_IP="100000/minute",
         ISOCHECK_RATE_LIMIT_STAFF_LOGIN="1000/minute",
     )
+    env.update(extra_env or {})
     log = root / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

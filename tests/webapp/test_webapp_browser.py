@@ -97,7 +97,8 @@ def test_english_when_the_browser_prefers_it_and_a_manual_choice_sticks(served, 
 
 
 def test_in_page_reminder_when_the_next_prompt_opens(served, chromium):
-    """No web push here: the open page wakes itself at next_opens_at and shows a reminder."""
+    """No web push here: the open page wakes itself at next_opens_at and shows a reminder, and
+    nothing of web push loads (no push.js, no Firebase SDK, no button)."""
     from tests.api.contract import clear_prompts
 
     browser = chromium(window=(360, 740))
@@ -110,3 +111,9 @@ def test_in_page_reminder_when_the_next_prompt_opens(served, chromium):
     assert not browser.find_element(By.CSS_SELECTOR, "#go-checkin").is_displayed()
     wait_shown(browser, "#reminder", "Đến giờ điểm danh", timeout=15)  # no reload, no tap
     assert browser.find_element(By.CSS_SELECTOR, "#go-checkin").is_displayed()
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname)"
+    )
+    assert "/app/push.json" in loaded
+    assert not [p for p in loaded if p == "/app/push.js" or p.startswith("/app/vendor/")], loaded
+    assert not browser.find_element(By.CSS_SELECTOR, "#push-on").is_displayed()

@@ -5,7 +5,10 @@ export class Unauthorized extends Error {}
 export class Offline extends Error {}
 
 export function token() { return localStorage.getItem("device_token"); }
-export function setToken(v) { if (v) localStorage.setItem("device_token", v); else localStorage.removeItem("device_token"); }
+export function setToken(v) {
+  if (v) localStorage.setItem("device_token", v); else localStorage.removeItem("device_token");
+  localStorage.removeItem("push_token_sent"); // a new (or no) device has no push token yet
+}
 
 export async function call(method, path, { json, form, headers = {}, auth = true } = {}) {
   const h = { "Accept-Language": lang(), Accept: "application/json", ...headers };
@@ -28,6 +31,8 @@ export const prompt = () => call("GET", "/api/v1/me/prompt");            // getC
 export const history = () => call("GET", "/api/v1/me/history?limit=20"); // listMyHistory
 export const declarations = () => call("GET", "/api/v1/me/declarations"); // listMyDeclarations
 export const declare = (d) => call("POST", "/api/v1/me/declarations", { json: d }); // submitDeclaration
+// updatePushToken: the browser's FCM registration token (web push, when configured)
+export const pushToken = (t) => call("PUT", "/api/v1/me/push-token", { json: { push_token: t, platform: "web" } });
 
 // submitCheckin: the same Idempotency-Key on every network retry of one attempt.
 // `frames`: the liveness burst, in capture order, when the prompt has a challenge.

@@ -14,6 +14,8 @@ function show(id) {
 function say(text, cls = "") { const m = $("#msg"); m.textContent = text || ""; m.className = cls; }
 function translate() {
   document.documentElement.lang = lang();
+  // The service worker shows push notifications in this language (it cannot read localStorage).
+  globalThis.caches?.open("isocheck-prefs").then((c) => c.put("/app/lang", new Response(lang()))).catch(() => {});
   for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
   $("#lang").textContent = lang() === "vi" ? "EN" : "VI";
   const box = $("#symptoms"); box.textContent = "";
@@ -56,7 +58,31 @@ async function home() {
   if (!m.ok) { say(m.data?.detail || "", "bad"); return; }
   $("#name").textContent = m.data.full_name;
   $("#iso-end").textContent = fmt(m.data.isolation_end);
+  setupPush();
   await refreshPrompt();
+  if (openOnLoad) { openOnLoad = false; if (current) startCheckin(); }
+}
+
+// Web push, when the deployment configured it (/app/push.json); otherwise, or when the person
+// does not allow notifications, the in-page reminder below is what reminds them.
+let pushCfg, openOnLoad = new URLSearchParams(location.search).get("open") === "prompt";
+async function setupPush(tapped = false) {
+  try {
+    if (pushCfg === undefined) pushCfg = await fetch("/app/push.json").then((r) => r.json()).catch(() => null);
+    const button = $("#push-on");
+    if (!pushCfg?.enabled || !("Notification" in window) || !("serviceWorker" in navigator)) { button.hidden = true; return; }
+    button.hidden = Notification.permission !== "default"; // asked only on the button
+    if (Notification.permission !== "granted") return;
+    const { register } = await import("./push.js");
+    const result = await register(pushCfg, await navigator.serviceWorker.ready);
+    button.hidden = Notification.permission !== "default";
+    document.body.dataset.push = result;
+    if (tapped && result === "registered") say(t("push_on"), "ok");
+  } catch (e) { guardedError(e); }
+}
+function guardedError(e) {
+  if (e instanceof api.Unauthorized) { show("v-activate"); say(t("revoked"), "bad"); return; }
+  document.body.dataset.push = "error"; console.warn("web push:", String(e));
 }
 
 // Reminders without push: while the page is open it wakes itself when the next prompt opens
@@ -66,7 +92,8 @@ function remind() {
   if (!current || reminded === current.id) return;
   reminded = current.id;
   const box = $("#reminder"); box.textContent = t("reminder"); box.hidden = false;
-  if (window.Notification?.permission === "granted") new window.Notification(t("reminder"));
+  // Same tag as the web push for this prompt (server/notify/fcm.py): one notification, not two.
+  if (window.Notification?.permission === "granted") new window.Notification(t("reminder"), { tag: `prompt-${current.id}` });
 }
 async function refreshPrompt() {
   const r = await guarded(api.prompt);
@@ -229,11 +256,25 @@ function wire() {
   });
   $("#f-declare").addEventListener("submit", declare);
   window.addEventListener("online", flush);
-  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
+  // The permission prompt straight from the tap (browsers want the user's gesture for it).
+  $("#push-on").addEventListener("click", () => Notification.requestPermission().then(() => setupPush(true)));
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
+    // From sw.js: a push arrived (look at the prompt again), its notification was clicked (open
+    // the prompt), or the push subscription changed (register the new token).
+    navigator.serviceWorker.addEventListener("message", (e) => {
+      const type = e.data?.type;
+      if (!api.token()) return;
+      if (type === "push") refreshPrompt();
+      else if (type === "open_prompt") { openOnLoad = true; home(); }
+      else if (type === "resubscribe") setupPush();
+    });
+  }
 }
 
 wire();
 const linkCode = new URLSearchParams(location.search).get("code");
+if (openOnLoad) history.replaceState(null, "", "/app/");
 if (linkCode) activate(linkCode);
 else if (api.token()) { home(); flush(); }
 else show("v-activate");
