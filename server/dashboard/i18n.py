@@ -201,7 +201,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "isolation": ("Thời gian cách ly", "Isolation period"),
     "isolation_end": ("Kết thúc cách ly", "Isolation ends"),
     "compliance": ("Tỷ lệ điểm danh", "Check-in compliance"),
-    "compliance_detail": ("đã điểm danh / đến hạn", "completed / due so far"),
+    "compliance_detail": (
+        "đã điểm danh / đến hạn hoặc đã kết thúc", "completed / due or already decided"
+    ),
     "last_checkin": ("Điểm danh gần nhất", "Last check-in"),
     "never": ("Chưa có", "None yet"),
     "doctor": ("Bác sĩ phụ trách", "Doctor"),
@@ -305,6 +307,45 @@ TEXTS: dict[str, tuple[str, str]] = {
     "export_csv": ("Tải CSV", "Download CSV"),
     "total": ("Tổng", "Total"),
     "no_data": ("Không có dữ liệu", "No data"),
+    # issue 19, item 9: why thresholds differ from the README's, why an alert was raised
+    "threshold_note_shifted": (
+        "Ngưỡng chấp nhận {accept} chặt hơn mức {base} ghi trong README ({env}, cho một ảnh mẫu)"
+        " vì người này có {k} ảnh mẫu: ảnh chụp được so với từng ảnh mẫu và lấy kết quả gần nhất,"
+        " mỗi ảnh mẫu thêm là thêm một cơ hội để người khác khớp nhầm, nên ngưỡng giảm {shift}"
+        " để giữ tỷ lệ khớp nhầm ở 0,1 %. Ngưỡng xem xét {review} không đổi.",
+        "The accept threshold {accept} is tighter than the README's {base} ({env}, for one"
+        " template) because this person has {k} templates: the selfie is compared with each and"
+        " the closest counts, so every extra template is one more chance for someone else to"
+        " match; the threshold drops by {shift} to keep false matches at 0.1 %. The review"
+        " threshold {review} does not change.",
+    ),
+    "threshold_note_single": (
+        "Một ảnh mẫu: ngưỡng chấp nhận {accept} là mức cấu hình ({env}; README: 0.504), ngưỡng"
+        " xem xét {review}.",
+        "One template: the accept threshold {accept} is the configured one ({env}; README:"
+        " 0.504), the review threshold {review}.",
+    ),
+    "threshold_note_retake": (
+        "Đây là lần chụp lại: hai lần chụp cùng được chấp nhận khi khoảng cách trung bình"
+        " ≤ {retake}.",
+        "This is a retake: the two captures are accepted together when their mean distance is"
+        " ≤ {retake}.",
+    ),
+    "why": ("Lý do", "Why"),
+    "why_missed": (
+        "Không điểm danh trong khung {opens}–{due} ngày {day}",
+        "No check-in in the window {opens}–{due} on {day}",
+    ),
+    "why_failed": (
+        "Hết lượt thử trong khung {opens}–{due} ngày {day}",
+        "No attempts left in the window {opens}–{due} on {day}",
+    ),
+    "why_window": ("khung {opens}–{due} ngày {day}", "window {opens}–{due} on {day}"),
+    "why_outside": ("Cách nhà {m} m", "{m} m from home"),
+    "why_non_reporting": (
+        "{h} giờ không khai báo y tế", "{h} hours without a health declaration"
+    ),
+    "per_minute": ("lần/phút", "bpm"),
 }
 
 #: Enum values shown to people.

@@ -51,7 +51,7 @@ from server.alerts.service import (
     resolve_alert,
 )
 from server.auth import current_staff, end_sessions, open_session
-from server.dashboard import charts, i18n
+from server.dashboard import charts, explain, i18n
 from server.dashboard import service as svc
 from server.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRole
 from server.errors import ApiError, problem
@@ -159,6 +159,11 @@ def _template_context() -> dict[str, Any]:
         "now": ctx().clock.now(),
         "ago": _ago,
         "is_manager": bool(g.get("staff")) and svc.is_manager(g.staff),
+        "threshold_note": lambda details: explain.threshold_note(details, lang),
+        "alert_reasons": lambda rows: explain.alert_reasons(
+            session=db_session(), alerts=[r.alert for r in rows], zone=ctx().settings.zone,
+            lang=lang,
+        ),
     }
 
 
