@@ -346,6 +346,67 @@ TEXTS: dict[str, tuple[str, str]] = {
         "{h} giờ không khai báo y tế", "{h} hours without a health declaration"
     ),
     "per_minute": ("lần/phút", "bpm"),
+    # issue 19, item 6: the schedule as a form
+    "sched_title": ("Lịch điểm danh", "Check-in schedule"),
+    "sched_own": (
+        "Người này có lịch riêng (khác lịch của phường ở các ô đã đổi).",
+        "This person has a schedule of their own (differing from the ward's where changed).",
+    ),
+    "sched_ward": (
+        "Đang dùng lịch của phường. Đổi một ô để đặt lịch riêng cho người này.",
+        "The ward's schedule applies. Change a field to give this person their own.",
+    ),
+    "sched_windows": ("Khung giờ điểm danh hằng ngày", "Daily check-in windows"),
+    "sched_windows_help": (
+        "Giờ địa phương; mỗi khung dài ít nhất bằng thời gian phản hồi, không trùng nhau và"
+        " không rơi vào giờ yên lặng. Điền dòng trống để thêm khung.",
+        "Local time; each window at least as long as the response time, not overlapping"
+        " another or quiet hours. Fill the empty row to add a window.",
+    ),
+    "sched_window": ("Khung", "Window"),
+    "sched_new": ("thêm mới", "new"),
+    "sched_from": ("Từ", "From"),
+    "sched_to": ("Đến", "To"),
+    "sched_remove": ("Bỏ khung này", "Remove this window"),
+    "sched_response": ("Thời gian phản hồi (phút)", "Minutes to answer"),
+    "sched_spot": ("Số lần kiểm tra đột xuất mỗi ngày", "Spot checks per day"),
+    "sched_quiet_start": ("Giờ yên lặng bắt đầu", "Quiet hours start"),
+    "sched_quiet_end": ("Giờ yên lặng kết thúc", "Quiet hours end"),
+    "sched_reset": ("Dùng lại lịch của phường", "Use the ward's schedule"),
+    "sched_advanced": ("Nâng cao: các trường khác (JSON)", "Advanced: other fields (JSON)"),
+    "sched_err_time": ("Cần giờ dạng HH:MM.", "A time as HH:MM is needed."),
+    "sched_err_window_order": (
+        "Giờ kết thúc phải sau giờ bắt đầu (trong cùng ngày).",
+        "The end must be after the start (same day).",
+    ),
+    "sched_err_no_window": ("Cần ít nhất một khung giờ.", "At least one window is needed."),
+    "sched_err_range": ("Cần số nguyên từ {low} đến {high}.", "A whole number {low}–{high}."),
+    "sched_err_short": (
+        "Khung ngắn hơn thời gian phản hồi ({n} phút).",
+        "The window is shorter than the response time ({n} min).",
+    ),
+    "sched_err_quiet": ("Khung rơi vào giờ yên lặng.", "The window falls in quiet hours."),
+    "sched_err_overlap": ("Trùng với khung {n}.", "Overlaps window {n}."),
+    "sched_err_remind": (
+        "Phải dài hơn thời gian nhắc trước hạn.",
+        "Must be longer than the reminder lead time.",
+    ),
+    "sched_err_waking": (
+        "Giờ thức ngắn hơn một lần phản hồi: không thể kiểm tra đột xuất.",
+        "Waking hours are shorter than one response: no spot check fits.",
+    ),
+    "sched_err_quiet_waking": (
+        "Giờ yên lặng trùng giờ thức (khi có kiểm tra đột xuất).",
+        "Quiet hours overlap waking hours (with spot checks).",
+    ),
+    "sched_err_quiet_short": (
+        "Giờ yên lặng phải kéo dài ít nhất 60 phút (hoặc bắt đầu = kết thúc).",
+        "Quiet hours must last at least 60 minutes (or start = end).",
+    ),
+    "sched_err_quiet_reminder": (
+        "Giờ nhắc khai báo y tế rơi vào giờ yên lặng.",
+        "The health-declaration reminder falls in quiet hours.",
+    ),
 }
 
 #: Enum values shown to people.

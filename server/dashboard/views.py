@@ -51,7 +51,7 @@ from server.alerts.service import (
     resolve_alert,
 )
 from server.auth import current_staff, end_sessions, open_session
-from server.dashboard import charts, explain, i18n
+from server.dashboard import charts, explain, i18n, schedule_form
 from server.dashboard import service as svc
 from server.enums import AlertKind, AlertState, AreaKind, PersonStatus, StaffRole
 from server.errors import ApiError, problem
@@ -160,6 +160,9 @@ def _template_context() -> dict[str, Any]:
         "ago": _ago,
         "is_manager": bool(g.get("staff")) and svc.is_manager(g.staff),
         "threshold_note": lambda details: explain.threshold_note(details, lang),
+        "schedule_form_for": lambda person: schedule_form.for_person(
+            session=db_session(), person=person, settings=ctx().settings
+        ),
         "alert_reasons": lambda rows: explain.alert_reasons(
             session=db_session(), alerts=[r.alert for r in rows], zone=ctx().settings.zone,
             lang=lang,
@@ -813,6 +816,38 @@ def person_schedule(person_id: int):
     s.commit()
     flash(_t("schedule_saved"), "ok")
     return redirect(url_for(".person", person_id=p.id))
+
+
+@bp.post("/persons/<int:person_id>/schedule-form")
+@staff_page(*MANAGERS)
+def person_schedule_form(person_id: int):
+    """The schedule as a form (issue 19, item 6): windows, minutes to answer, spot checks and
+    quiet hours, each refusal at its field (422); stores as the person's overrides what differs
+    from the ward's schedule (:mod:`server.dashboard.schedule_form`)."""
+    p = _scoped_person(person_id)
+    s = db_session()
+    base = schedule_form.ward_policy(session=s, person=p, settings=ctx().settings)
+    overrides, shown = schedule_form.parse(
+        request.form, base=base, existing=p.schedule_policy, lang=g.lang
+    )
+    if shown.errors:
+        return _render_person(p, 422, schedule=shown)
+    before = p.schedule_policy
+    p.schedule_policy = overrides
+    p.updated_at = _now()
+    svc.record_action(
+        session=s,
+        staff=g.staff,
+        action="person.schedule_policy",
+        person=p,
+        now=_now(),
+        ip=_ip(),
+        details={"from": before, "to": p.schedule_policy},
+    )
+    _replan(p)
+    s.commit()
+    flash(_t("schedule_saved"), "ok")
+    return redirect(url_for(".person", person_id=p.id, _anchor="schedule"))
 
 
 def _validate_policy(overrides: dict[str, Any]) -> None:

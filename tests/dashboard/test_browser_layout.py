@@ -88,3 +88,48 @@ def test_no_data_labels_do_not_overlap(served, chromium):  # noqa: F811 - served
             for b in boxes[i + 1:]:
                 apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
                 assert apart, (days, a, b)
+
+
+#: The error shown for a field, whether it sits in the field's own label, whether it is on the
+#: screen, and which element has the focus.
+FIELD_ERROR = """
+const field = document.getElementById(arguments[0]);
+const error = document.getElementById(arguments[0] + '-error');
+if (!error || document.readyState !== 'complete') return null;
+const r = error.getBoundingClientRect();
+return {text: error.innerText, sameLabel: field.closest('label') === error.closest('label'),
+        visible: r.top >= 0 && r.bottom <= window.innerHeight,
+        invalid: field.getAttribute('aria-invalid'), focus: document.activeElement.id};
+"""
+
+
+def test_the_schedule_form_refuses_a_bad_window_at_the_field(served, chromium):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    from server.people.models import Person
+
+    browser = chromium(window=(1366, 768))
+    base, world = served["url"], served["world"]
+    _log_in(browser, base, "p1")
+    browser.get(f"{base}/dashboard/persons/{world.own.person.id}")
+    end = browser.find_element(By.ID, "w0_end")
+    assert end.get_attribute("value") == "09:30"
+    browser.execute_script("arguments[0].value = '07:00'", end)  # before the start, 07:30
+    browser.find_element(By.ID, "schedule-save").click()
+    got = wait_for(lambda: browser.execute_script(FIELD_ERROR, "w0_end"))
+    assert got["text"] == "Giờ kết thúc phải sau giờ bắt đầu (trong cùng ngày).", got
+    assert got["sameLabel"] and got["invalid"] == "true", got
+    assert got["visible"] and got["focus"] == "w0_end", got  # not far below the fold
+    assert browser.find_element(By.ID, "w0_end").get_attribute("value") == "07:00"  # as typed
+    with served["factory"]() as s:
+        assert s.get(Person, world.own.person.id).schedule_policy is None
+    # corrected, it saves: one field differs from the ward's schedule
+    browser.execute_script("arguments[0].value = '10:00'", browser.find_element(By.ID, "w0_end"))
+    browser.find_element(By.ID, "schedule-save").click()
+    wait_for(lambda: "Đã lưu lịch điểm danh" in browser.find_element(By.TAG_NAME, "main").text)
+    with served["factory"]() as s:
+        windows = s.get(Person, world.own.person.id).schedule_policy["windows"]
+    assert windows[0] == {"name": "morning", "start": "07:30", "end": "10:00"}
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
+              and "status of 422" not in e["message"]]  # the refusal itself
+    assert not severe, severe
