@@ -346,6 +346,41 @@ TEXTS: dict[str, tuple[str, str]] = {
         "{h} giờ không khai báo y tế", "{h} hours without a health declaration"
     ),
     "per_minute": ("lần/phút", "bpm"),
+    # issue 19, item 7: the home position from the phone, confirmed by staff
+    "home_from_phone_help": (
+        "Có thể để trống vĩ độ và kinh độ: khi người cách ly kích hoạt ứng dụng lúc đang ở nhà,"
+        " điện thoại gửi vị trí và cán bộ xác nhận trên trang của người đó.",
+        "Latitude and longitude may stay empty: when the person activates the app at home, the"
+        " phone sends its position and staff confirm it on the person's page.",
+    ),
+    "home_pending_title": ("Vị trí nhà chờ xác nhận", "Home position awaiting confirmation"),
+    "home_proposed_at": ("Điện thoại gửi vị trí lúc", "The phone sent its position at"),
+    "home_on_map": ("Xem trên bản đồ", "See on a map"),
+    "home_coarse": (
+        "Vị trí kém chính xác (trên 100 m): nên yêu cầu gửi lại ngoài trời hoặc nhập tay.",
+        "A coarse fix (over 100 m): ask for it again outdoors, or type the position.",
+    ),
+    "home_confirm_help": (
+        "Xác nhận khi chắc chắn người này đang ở nhà lúc kích hoạt (gọi điện hỏi nếu cần)."
+        " Trước khi xác nhận, điểm danh không bị xét theo vị trí nhà.",
+        "Confirm when sure the person was at home when activating (call them if needed)."
+        " Until then check-ins are not judged against home.",
+    ),
+    "home_confirm": ("Xác nhận đây là nhà", "Confirm as home"),
+    "home_reject": ("Không phải nhà", "Not the home"),
+    "home_needed": (
+        "Chưa có vị trí: hướng dẫn người cách ly kích hoạt ứng dụng khi đang ở nhà và chọn"
+        " «Tôi đang ở nhà» (cấp lại mã kích hoạt nếu cần), hoặc nhập tay bên dưới.",
+        "No position yet: ask the person to activate the app at home and tick \"I am at"
+        " home\" (re-issue the activation code if needed), or type it below.",
+    ),
+    "home_typed": ("Lưu vị trí nhập tay", "Save the typed position"),
+    "home_confirmed": ("Đã lưu vị trí nhà.", "Home position saved."),
+    "home_rejected": (
+        "Đã bỏ vị trí điện thoại gửi; vị trí nhà vẫn chờ.",
+        "The phone's position was dropped; the home position is still awaited.",
+    ),
+    "home_nothing": ("Không có vị trí nào để xác nhận.", "There is no position to confirm."),
     # issue 19, item 6: the schedule as a form
     "sched_title": ("Lịch điểm danh", "Check-in schedule"),
     "sched_own": (
@@ -484,6 +519,9 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "person.create": ("Đăng ký người cách ly", "Person enrolled"),
         "person.release": ("Kết thúc cách ly", "Released"),
         "person.schedule_policy": ("Đổi lịch điểm danh", "Check-in schedule changed"),
+        "person.home_proposed": ("Điện thoại gửi vị trí nhà", "Phone proposed the home position"),
+        "person.home_confirm": ("Xác nhận vị trí nhà", "Home position confirmed"),
+        "person.home_reject": ("Bỏ vị trí điện thoại gửi", "Phone's home position refused"),
         "staff.login": ("Cán bộ đăng nhập", "Staff login"),
         "staff.login_failed": ("Đăng nhập sai", "Failed login"),
         "staff.login_locked": ("Tạm khóa đăng nhập", "Login locked"),
@@ -499,6 +537,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "checkin_attempt": ("Lần điểm danh", "Check-in attempt"),
         "person": ("Người cách ly", "Person"),
         "stored_image": ("Ảnh", "Image"),
+    },
+    "home_source": {
+        "typed": ("Vị trí nhà: nhập tay", "Home position: typed"),
+        "phone": (
+            "Vị trí nhà: từ điện thoại, đã xác nhận", "Home position: from the phone, confirmed"
+        ),
+        "pending": ("Vị trí nhà: chờ xác nhận", "Home position: awaiting confirmation"),
     },
     "role": {
         "admin": ("Quản trị viên", "Administrator"),

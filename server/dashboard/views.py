@@ -850,6 +850,49 @@ def person_schedule_form(person_id: int):
     return redirect(url_for(".person", person_id=p.id, _anchor="schedule"))
 
 
+@bp.post("/persons/<int:person_id>/home")
+@staff_page(*MANAGERS)
+def person_home(person_id: int):
+    """The home position of a person enrolled without coordinates (issue 19, item 7):
+    ``confirm`` the position the phone sent at activation, ``reject`` it (still awaited), or
+    ``typed`` coordinates (the fallback). Audited; then check-ins are judged against it."""
+    from server.people import home
+
+    p = _scoped_person(person_id)
+    s = db_session()
+    now = _now()
+    action = request.form.get("action")
+    before = {"source": p.home_source, "accuracy_m": p.home_proposed_accuracy_m}
+    if action == "confirm":
+        if not home.confirm_proposed(person=p, now=now):
+            flash(_t("home_nothing"), "error")
+            return redirect(url_for(".person", person_id=p.id))
+        event, message = "person.home_confirm", "home_confirmed"
+    elif action == "reject":
+        home.reject_proposed(person=p, now=now)
+        event, message = "person.home_reject", "home_rejected"
+    elif action == "typed":
+        try:
+            lat = float(request.form.get("home_lat", ""))
+            lon = float(request.form.get("home_lon", ""))
+        except ValueError:
+            lat = lon = float("nan")
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # NaN fails both
+            flash(_t("invalid_value"), "error")
+            return redirect(url_for(".person", person_id=p.id))
+        home.set_typed(person=p, lat=lat, lon=lon, now=now)
+        event, message = "person.home_confirm", "home_confirmed"
+    else:
+        abort(400)
+    svc.record_action(
+        session=s, staff=g.staff, action=event, person=p, now=now, ip=_ip(),
+        details={"from": before, "to": {"source": p.home_source}},  # no coordinates
+    )
+    s.commit()
+    flash(_t(message), "ok")
+    return redirect(url_for(".person", person_id=p.id))
+
+
 def _validate_policy(overrides: dict[str, Any]) -> None:
     try:
         from server.schedule.policy import validate_overrides
@@ -1126,7 +1169,9 @@ def _person_create(values: dict[str, str], ward: Area | None, field_errors: dict
         )
     except ValidationError as exc:
         for e in exc.errors():
-            name = str(e["loc"][0]) if e["loc"] else "isolation_start"
+            name = str(e["loc"][0]) if e["loc"] else (
+                "home_lat" if "home_lat" in e["msg"] else "isolation_start"
+            )
             name = {
                 "ward_code": "ward_id",
                 "isolation_end": "isolation_days",
