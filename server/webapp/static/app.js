@@ -56,7 +56,25 @@ async function home() {
   if (!m.ok) { say(m.data?.detail || "", "bad"); return; }
   $("#name").textContent = m.data.full_name;
   $("#iso-end").textContent = fmt(m.data.isolation_end);
+  showHome(m.data.home_position);
   await refreshPrompt();
+}
+
+// Enrolled without coordinates: the person sends the phone's position from home (issue 19).
+function showHome(state) {
+  $("#home-box").hidden = state !== "needed";
+  if (state === "proposed") say(t("home_wait"));
+}
+async function sendHome() {
+  say(t("sending"));
+  let c;
+  try { c = await position(); } catch { say(t("no_gps"), "bad"); return; }
+  const r = await guarded(() => api.proposeHome({ latitude: c.latitude, longitude: c.longitude,
+                                                  accuracy_m: Math.max(c.accuracy || 1, 1) }));
+  if (!r) return;
+  if (!r.ok) { say(r.data?.detail || String(r.status), "bad"); return; }
+  showHome(r.data.home_position);
+  say(t(r.data.home_position === "proposed" ? "home_sent" : "home_wait"), "ok");
 }
 
 // Reminders without push: while the page is open it wakes itself when the next prompt opens
@@ -217,6 +235,7 @@ function wire() {
   $("#lang").addEventListener("click", () => { setLang(lang() === "vi" ? "en" : "vi"); translate(); if (!$("#v-home").hidden) home(); });
   $("#f-activate").addEventListener("submit", (e) => { e.preventDefault(); activate($("#code").value); });
   $("#go-checkin").addEventListener("click", startCheckin);
+  $("#send-home").addEventListener("click", sendHome);
   $("#go-declare").addEventListener("click", () => { show("v-declare"); say(""); });
   $("#go-history").addEventListener("click", showHistory);
   for (const b of document.querySelectorAll(".back")) b.addEventListener("click", home);
