@@ -320,10 +320,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         " threshold {review} does not change.",
     ),
     "threshold_note_single": (
-        "Một ảnh mẫu: ngưỡng chấp nhận {accept} là mức cấu hình ({env}; README: 0.504), ngưỡng"
-        " xem xét {review}.",
-        "One template: the accept threshold {accept} is the configured one ({env}; README:"
-        " 0.504), the review threshold {review}.",
+        "Một ảnh mẫu: ngưỡng chấp nhận {accept} là mức cấu hình ({env}), ngưỡng xem xét"
+        " {review}.",
+        "One template: the accept threshold {accept} is the configured one ({env}), the review"
+        " threshold {review}.",
     ),
     "threshold_note_retake": (
         "Đây là lần chụp lại: hai lần chụp cùng được chấp nhận khi khoảng cách trung bình"

@@ -75,6 +75,11 @@ def test_review_page_says_why_the_thresholds_are_not_the_readme_s(app, client, w
     session.commit()
     html = client.get(f"/dashboard/reviews/{attempt.id}?lang=vi").get_data(as_text=True)
     assert "mức 0.504" in html and "có 5 ảnh mẫu" in html and "giảm 0.069" in html
+    # one template: the configured threshold, no shift
+    attempt.details = {**attempt.details, "accept_threshold": 0.504, "distances": [0.6]}
+    session.commit()
+    html = client.get(f"/dashboard/reviews/{attempt.id}").get_data(as_text=True)
+    assert "Một ảnh mẫu: ngưỡng chấp nhận 0.504 là mức cấu hình (ISOCHECK_SFACE_ACCEPT)" in html
     # a record without the per-template distances says nothing it cannot know
     attempt.details = {"accept_threshold": 0.56, "review_threshold": 0.7, "embedder": "sface"}
     session.commit()
