@@ -353,6 +353,12 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Latitude and longitude may stay empty: when the person activates the app at home, the"
         " phone sends its position and staff confirm it on the person's page.",
     ),
+    "home_at_activation": (
+        "Chưa có vị trí nhà: hướng dẫn người cách ly mở mã này khi đang ở nhà và bấm «Tôi đang ở"
+        " nhà — gửi vị trí»; sau đó xác nhận vị trí trên trang của người đó.",
+        "No home position yet: ask the person to open this code at home and tap \"I am at home —"
+        " send my position\"; then confirm it on their page.",
+    ),
     "home_pending_title": ("Vị trí nhà chờ xác nhận", "Home position awaiting confirmation"),
     "home_proposed_at": ("Điện thoại gửi vị trí lúc", "The phone sent its position at"),
     "home_on_map": ("Xem trên bản đồ", "See on a map"),

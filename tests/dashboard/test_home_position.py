@@ -85,3 +85,11 @@ def test_enrolment_form_takes_no_coordinates(app, client, world, session):
     html = client.get("/dashboard/enrol").get_data(as_text=True)
     assert "Có thể để trống vĩ độ và kinh độ" in html
     assert 'name="home_lat" value="" step="any" min="-90" max="90" >' in html  # not required
+
+
+def test_the_activation_page_says_to_activate_at_home(app, client, world, session, clock):
+    person = _pending(session, world, clock, proposed=False)
+    log_in(client, world.staff["ward_a"])
+    html = client.post(f"/dashboard/persons/{person.id}/activation-code",
+                       data={"csrf_token": csrf_token(client)}).get_data(as_text=True)
+    assert 'id="home-at-activation"' in html and "khi đang ở nhà" in html
