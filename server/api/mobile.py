@@ -25,8 +25,14 @@ from server.http.limits import per_device, per_device_judged, per_ip
 from server.http.observability import CHECKINS, VERIFY_SECONDS
 from server.http.problem import ApiError, request_language
 from server.http.validation import field_error, json_body, validate
+from server.people import home
 from server.people.enrolment import activate_device, load_templates
-from server.people.schemas import ActivationRequest, PushTokenUpdate, plausible_moment
+from server.people.schemas import (
+    ActivationRequest,
+    HomePosition,
+    PushTokenUpdate,
+    plausible_moment,
+)
 from server.storage import image_store
 
 bp = Blueprint("mobile", __name__, url_prefix="/api/v1")
@@ -52,6 +58,11 @@ def activate():
         push_token=body.push_token,
         secret=ctx().settings.secret_key,
     )
+    if body.home is not None:  # "I am at home now": proposed as home, staff confirm (issue 19)
+        home.propose(
+            session=s, person=person, position=body.home, now=ctx().clock.now(),
+            device_id=device.id,
+        )
     s.commit()
     return jsonify(
         token=token,
@@ -73,6 +84,23 @@ def update_push_token():
         device.platform = body.platform
     db_session().commit()
     return "", 204
+
+
+@bp.put("/me/home-position")
+@device_required
+@per_device("rate_limit_device")
+def propose_home_position():
+    """proposeHomePosition: "I am at home now" — the phone's position, kept as the proposed home
+    of a person enrolled without coordinates until staff confirm it (issue 19); a confirmed home
+    is never moved by the phone."""
+    body = json_body(HomePosition)
+    device, person = g.device
+    s = db_session()
+    status = home.propose(
+        session=s, person=person, position=body, now=ctx().clock.now(), device_id=device.id
+    )
+    s.commit()
+    return jsonify(home_position=status)
 
 
 @bp.get("/me")

@@ -9,6 +9,7 @@ from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.checkins.service import attempts_left
 from server.core.enums import PromptState
 from server.http.problem import message
+from server.people.home import home_status
 from server.people.models import Person
 
 
@@ -47,6 +48,7 @@ def person_summary(person: Person) -> dict[str, Any]:
         "home_address": person.home_address,
         "geofence_radius_m": person.geofence_radius_m,
         "risk_level": person.risk_level.value,
+        "home_position": home_status(person),
     }
 
 

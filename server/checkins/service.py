@@ -130,7 +130,12 @@ def record_upload(
         content_type=upload.content_type,
         now=now,
     )
-    distance = haversine_m(upload.latitude, upload.longitude, person.home_lat, person.home_lon)
+    # no confirmed home yet (issue 19: taken from the phone, awaiting staff): nothing to judge
+    distance = (
+        None
+        if person.home_source == "pending"
+        else haversine_m(upload.latitude, upload.longitude, person.home_lat, person.home_lon)
+    )
     attempt = CheckinAttempt(
         image=image,
         prompt_id=prompt.id,
@@ -143,7 +148,7 @@ def record_upload(
         latitude=upload.latitude,
         longitude=upload.longitude,
         accuracy_m=upload.accuracy_m,
-        distance_from_home_m=round(distance, 1),
+        distance_from_home_m=None if distance is None else round(distance, 1),
     )
     session.add(attempt)
     try:

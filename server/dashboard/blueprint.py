@@ -46,6 +46,8 @@ ROUTES = (
     ("/persons/<int:person_id>", persons.person, GET),
     ("/persons/<int:person_id>/isolation", persons.person_isolation, POST),
     ("/persons/<int:person_id>/schedule", persons.person_schedule, POST),
+    ("/persons/<int:person_id>/schedule-form", persons.person_schedule_form, POST),
+    ("/persons/<int:person_id>/home", persons.person_home, POST),
     ("/persons/<int:person_id>/checkin-now", persons.person_checkin_now, POST),
     ("/areas/<int:area_id>/checkin-now", persons.area_checkin_now, POST),
     ("/persons/<int:person_id>/activation-code", persons.person_activation, POST),

@@ -36,6 +36,27 @@ def _svg(width: int, height: int, title: str, body: list[str], css: str = "chart
     )
 
 
+#: Width of one character of an 11 px label, generously (DejaVu Sans averages ~6.1 px).
+_CHAR_W = 6.6
+
+
+def _empty_mark(text: str, cx: float, baseline: float, slot: float) -> str:
+    """The "no data" label of an empty bar slot: across the slot when it fits, else upright
+    (rotated a quarter turn, reading upwards from the axis) so neighbouring days never overlap
+    (issue 19: seven "Không có dữ liệu" ran into each other)."""
+    if len(text) * _CHAR_W <= slot - 4:
+        return (
+            f'<text x="{_num(cx)}" y="{_num(baseline)}" text-anchor="middle" '
+            f'class="muted empty" font-size="11">{escape(text)}</text>'
+        )
+    x = cx + 4  # the glyphs stand to the left of the rotated baseline: centre them in the slot
+    return (
+        f'<text x="{_num(x)}" y="{_num(baseline)}" text-anchor="start" '
+        f'transform="rotate(-90 {_num(x)} {_num(baseline)})" '
+        f'class="muted empty" font-size="11">{escape(text)}</text>'
+    )
+
+
 def bar_chart(
     values: Sequence[tuple[str, float | None]],
     *,
@@ -58,10 +79,7 @@ def bar_chart(
         x = left + i * slot + (slot - bar_w) / 2
         cx = left + i * slot + slot / 2
         if value is None:
-            body.append(
-                f'<text x="{_num(cx)}" y="{top + plot_h - 4}" text-anchor="middle" '
-                f'class="muted" font-size="11">{escape(empty)}</text>'
-            )
+            body.append(_empty_mark(empty, cx, top + plot_h - 4, slot))
         else:
             h = plot_h * max(0.0, min(value, y_max)) / y_max
             y = top + plot_h - h

@@ -80,7 +80,9 @@ def person_create(
         )
     except ValidationError as exc:
         for e in exc.errors():
-            name = str(e["loc"][0]) if e["loc"] else "isolation_start"
+            name = str(e["loc"][0]) if e["loc"] else (
+                "home_lat" if "home_lat" in e["msg"] else "isolation_start"
+            )
             name = _FORM_FIELD.get(name, name)
             field_errors.setdefault(name, e["msg"].removeprefix("Value error, "))
         return None

@@ -206,7 +206,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "isolation": ("Thời gian cách ly", "Isolation period"),
     "isolation_end": ("Kết thúc cách ly", "Isolation ends"),
     "compliance": ("Tỷ lệ điểm danh", "Check-in compliance"),
-    "compliance_detail": ("đã điểm danh / đến hạn", "completed / due so far"),
+    "compliance_detail": (
+        "đã điểm danh / đến hạn hoặc đã kết thúc", "completed / due or already decided"
+    ),
     "last_checkin": ("Điểm danh gần nhất", "Last check-in"),
     "never": ("Chưa có", "None yet"),
     "doctor": ("Bác sĩ phụ trách", "Doctor"),
@@ -310,6 +312,147 @@ TEXTS: dict[str, tuple[str, str]] = {
     "export_csv": ("Tải CSV", "Download CSV"),
     "total": ("Tổng", "Total"),
     "no_data": ("Không có dữ liệu", "No data"),
+    # issue 19, item 9: why thresholds differ from the README's, why an alert was raised
+    "threshold_note_shifted": (
+        "Ngưỡng chấp nhận {accept} chặt hơn mức {base} ghi trong README ({env}, cho một ảnh mẫu)"
+        " vì người này có {k} ảnh mẫu: ảnh chụp được so với từng ảnh mẫu và lấy kết quả gần nhất,"
+        " mỗi ảnh mẫu thêm là thêm một cơ hội để người khác khớp nhầm, nên ngưỡng giảm {shift}"
+        " để giữ tỷ lệ khớp nhầm ở 0,1 %. Ngưỡng xem xét {review} không đổi.",
+        "The accept threshold {accept} is tighter than the README's {base} ({env}, for one"
+        " template) because this person has {k} templates: the selfie is compared with each and"
+        " the closest counts, so every extra template is one more chance for someone else to"
+        " match; the threshold drops by {shift} to keep false matches at 0.1 %. The review"
+        " threshold {review} does not change.",
+    ),
+    "threshold_note_single": (
+        "Một ảnh mẫu: ngưỡng chấp nhận {accept} là mức cấu hình ({env}), ngưỡng xem xét"
+        " {review}.",
+        "One template: the accept threshold {accept} is the configured one ({env}), the review"
+        " threshold {review}.",
+    ),
+    "threshold_note_retake": (
+        "Đây là lần chụp lại: hai lần chụp cùng được chấp nhận khi khoảng cách trung bình"
+        " ≤ {retake}.",
+        "This is a retake: the two captures are accepted together when their mean distance is"
+        " ≤ {retake}.",
+    ),
+    "why": ("Lý do", "Why"),
+    "why_missed": (
+        "Không điểm danh trong khung {opens}–{due} ngày {day}",
+        "No check-in in the window {opens}–{due} on {day}",
+    ),
+    "why_failed": (
+        "Hết lượt thử trong khung {opens}–{due} ngày {day}",
+        "No attempts left in the window {opens}–{due} on {day}",
+    ),
+    "why_window": ("khung {opens}–{due} ngày {day}", "window {opens}–{due} on {day}"),
+    "why_outside": ("Cách nhà {m} m", "{m} m from home"),
+    "why_non_reporting": (
+        "{h} giờ không khai báo y tế", "{h} hours without a health declaration"
+    ),
+    "per_minute": ("lần/phút", "bpm"),
+    # issue 19, item 7: the home position from the phone, confirmed by staff
+    "home_from_phone_help": (
+        "Có thể để trống vĩ độ và kinh độ: khi người cách ly kích hoạt ứng dụng lúc đang ở nhà,"
+        " điện thoại gửi vị trí và cán bộ xác nhận trên trang của người đó.",
+        "Latitude and longitude may stay empty: when the person activates the app at home, the"
+        " phone sends its position and staff confirm it on the person's page.",
+    ),
+    "home_at_activation": (
+        "Chưa có vị trí nhà: hướng dẫn người cách ly mở mã này khi đang ở nhà và bấm «Tôi đang ở"
+        " nhà — gửi vị trí»; sau đó xác nhận vị trí trên trang của người đó.",
+        "No home position yet: ask the person to open this code at home and tap \"I am at home —"
+        " send my position\"; then confirm it on their page.",
+    ),
+    "home_pending_title": ("Vị trí nhà chờ xác nhận", "Home position awaiting confirmation"),
+    "home_proposed_at": ("Điện thoại gửi vị trí lúc", "The phone sent its position at"),
+    "home_on_map": ("Xem trên bản đồ", "See on a map"),
+    "home_coarse": (
+        "Vị trí kém chính xác (trên 100 m): nên yêu cầu gửi lại ngoài trời hoặc nhập tay.",
+        "A coarse fix (over 100 m): ask for it again outdoors, or type the position.",
+    ),
+    "home_confirm_help": (
+        "Xác nhận khi chắc chắn người này đang ở nhà lúc kích hoạt (gọi điện hỏi nếu cần)."
+        " Trước khi xác nhận, điểm danh không bị xét theo vị trí nhà.",
+        "Confirm when sure the person was at home when activating (call them if needed)."
+        " Until then check-ins are not judged against home.",
+    ),
+    "home_confirm": ("Xác nhận đây là nhà", "Confirm as home"),
+    "home_reject": ("Không phải nhà", "Not the home"),
+    "home_needed": (
+        "Chưa có vị trí: hướng dẫn người cách ly kích hoạt ứng dụng khi đang ở nhà và chọn"
+        " «Tôi đang ở nhà» (cấp lại mã kích hoạt nếu cần), hoặc nhập tay bên dưới.",
+        "No position yet: ask the person to activate the app at home and tick \"I am at"
+        " home\" (re-issue the activation code if needed), or type it below.",
+    ),
+    "home_typed": ("Lưu vị trí nhập tay", "Save the typed position"),
+    "home_confirmed": ("Đã lưu vị trí nhà.", "Home position saved."),
+    "home_rejected": (
+        "Đã bỏ vị trí điện thoại gửi; vị trí nhà vẫn chờ.",
+        "The phone's position was dropped; the home position is still awaited.",
+    ),
+    "home_nothing": ("Không có vị trí nào để xác nhận.", "There is no position to confirm."),
+    # issue 19, item 6: the schedule as a form
+    "sched_title": ("Lịch điểm danh", "Check-in schedule"),
+    "sched_own": (
+        "Người này có lịch riêng (khác lịch của phường ở các ô đã đổi).",
+        "This person has a schedule of their own (differing from the ward's where changed).",
+    ),
+    "sched_ward": (
+        "Đang dùng lịch của phường. Đổi một ô để đặt lịch riêng cho người này.",
+        "The ward's schedule applies. Change a field to give this person their own.",
+    ),
+    "sched_windows": ("Khung giờ điểm danh hằng ngày", "Daily check-in windows"),
+    "sched_windows_help": (
+        "Giờ địa phương; mỗi khung dài ít nhất bằng thời gian phản hồi, không trùng nhau và"
+        " không rơi vào giờ yên lặng. Điền dòng trống để thêm khung.",
+        "Local time; each window at least as long as the response time, not overlapping"
+        " another or quiet hours. Fill the empty row to add a window.",
+    ),
+    "sched_window": ("Khung", "Window"),
+    "sched_new": ("thêm mới", "new"),
+    "sched_from": ("Từ", "From"),
+    "sched_to": ("Đến", "To"),
+    "sched_remove": ("Bỏ khung này", "Remove this window"),
+    "sched_response": ("Thời gian phản hồi (phút)", "Minutes to answer"),
+    "sched_spot": ("Số lần kiểm tra đột xuất mỗi ngày", "Spot checks per day"),
+    "sched_quiet_start": ("Giờ yên lặng bắt đầu", "Quiet hours start"),
+    "sched_quiet_end": ("Giờ yên lặng kết thúc", "Quiet hours end"),
+    "sched_reset": ("Dùng lại lịch của phường", "Use the ward's schedule"),
+    "sched_advanced": ("Nâng cao: các trường khác (JSON)", "Advanced: other fields (JSON)"),
+    "sched_err_time": ("Cần giờ dạng HH:MM.", "A time as HH:MM is needed."),
+    "sched_err_window_order": (
+        "Giờ kết thúc phải sau giờ bắt đầu (trong cùng ngày).",
+        "The end must be after the start (same day).",
+    ),
+    "sched_err_no_window": ("Cần ít nhất một khung giờ.", "At least one window is needed."),
+    "sched_err_range": ("Cần số nguyên từ {low} đến {high}.", "A whole number {low}–{high}."),
+    "sched_err_short": (
+        "Khung ngắn hơn thời gian phản hồi ({n} phút).",
+        "The window is shorter than the response time ({n} min).",
+    ),
+    "sched_err_quiet": ("Khung rơi vào giờ yên lặng.", "The window falls in quiet hours."),
+    "sched_err_overlap": ("Trùng với khung {n}.", "Overlaps window {n}."),
+    "sched_err_remind": (
+        "Phải dài hơn thời gian nhắc trước hạn.",
+        "Must be longer than the reminder lead time.",
+    ),
+    "sched_err_waking": (
+        "Giờ thức ngắn hơn một lần phản hồi: không thể kiểm tra đột xuất.",
+        "Waking hours are shorter than one response: no spot check fits.",
+    ),
+    "sched_err_quiet_waking": (
+        "Giờ yên lặng trùng giờ thức (khi có kiểm tra đột xuất).",
+        "Quiet hours overlap waking hours (with spot checks).",
+    ),
+    "sched_err_quiet_short": (
+        "Giờ yên lặng phải kéo dài ít nhất 60 phút (hoặc bắt đầu = kết thúc).",
+        "Quiet hours must last at least 60 minutes (or start = end).",
+    ),
+    "sched_err_quiet_reminder": (
+        "Giờ nhắc khai báo y tế rơi vào giờ yên lặng.",
+        "The health-declaration reminder falls in quiet hours.",
+    ),
 }
 
 #: Enum values shown to people.
@@ -387,6 +530,9 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "person.create": ("Đăng ký người cách ly", "Person enrolled"),
         "person.release": ("Kết thúc cách ly", "Released"),
         "person.schedule_policy": ("Đổi lịch điểm danh", "Check-in schedule changed"),
+        "person.home_proposed": ("Điện thoại gửi vị trí nhà", "Phone proposed the home position"),
+        "person.home_confirm": ("Xác nhận vị trí nhà", "Home position confirmed"),
+        "person.home_reject": ("Bỏ vị trí điện thoại gửi", "Phone's home position refused"),
         "staff.login": ("Cán bộ đăng nhập", "Staff login"),
         "staff.login_failed": ("Đăng nhập sai", "Failed login"),
         "staff.login_locked": ("Tạm khóa đăng nhập", "Login locked"),
@@ -403,6 +549,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "checkin_attempt": ("Lần điểm danh", "Check-in attempt"),
         "person": ("Người cách ly", "Person"),
         "stored_image": ("Ảnh", "Image"),
+    },
+    "home_source": {
+        "typed": ("Vị trí nhà: nhập tay", "Home position: typed"),
+        "phone": (
+            "Vị trí nhà: từ điện thoại, đã xác nhận", "Home position: from the phone, confirmed"
+        ),
+        "pending": ("Vị trí nhà: chờ xác nhận", "Home position: awaiting confirmation"),
     },
     "role": {
         "admin": ("Quản trị viên", "Administrator"),

@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import Blueprint, g, request
 
-from server.dashboard import i18n
+from server.dashboard import explain, i18n, schedule_form
 from server.dashboard.service import is_manager
-from server.http.context import ctx
+from server.http.context import ctx, db_session
 
 #: Largest number a dashboard query or form field takes (pages, days): anything beyond is no
 #: page or period a person asks for, and would overflow a timedelta or an SQL OFFSET (issue 13).
@@ -69,6 +69,14 @@ def _template_context() -> dict[str, Any]:
         "now": ctx().clock.now(),
         "ago": _ago,
         "is_manager": bool(g.get("staff")) and is_manager(g.staff),
+        "threshold_note": lambda details: explain.threshold_note(details, lang),
+        "schedule_form_for": lambda person: schedule_form.for_person(
+            session=db_session(), person=person, settings=ctx().settings
+        ),
+        "alert_reasons": lambda rows: explain.alert_reasons(
+            session=db_session(), alerts=[r.alert for r in rows], zone=ctx().settings.zone,
+            lang=lang,
+        ),
     }
 
 

@@ -22,6 +22,10 @@ from server.scope import areas_in_scope
 
 #: Prompt states that count as "due" in compliance (cancelled and system-missed ones do not).
 NOT_COUNTED = (PromptState.cancelled, PromptState.missed_system)
+#: Prompts whose outcome is known before their due time: counted as due the moment they are
+#: decided (issue 19: a prompt failed at 07:40 with its window open till 08:00 was left out,
+#: so compliance read "1/1 (100 %)").
+DECIDED = (PromptState.completed, PromptState.failed, PromptState.missed)
 
 
 @dataclass
@@ -35,12 +39,13 @@ class Compliance:
 
 
 def compliance(*, session: Session, person: Person, now: datetime) -> Compliance:
-    """Prompts completed / prompts due so far (due time passed, or already answered);
-    cancelled prompts and those missed while the scheduler was down do not count."""
+    """Prompts completed / prompts due so far (due time passed, or already decided: completed,
+    failed or missed); cancelled prompts and those missed while the scheduler was down do not
+    count."""
     counted = and_(
         CheckinPrompt.person_id == person.id,
         CheckinPrompt.state.not_in(NOT_COUNTED),
-        or_(CheckinPrompt.due_at <= now, CheckinPrompt.state == PromptState.completed),
+        or_(CheckinPrompt.due_at <= now, CheckinPrompt.state.in_(DECIDED)),
     )
     due, done = session.execute(
         select(
@@ -138,7 +143,7 @@ def statistics_by_area(
             CheckinPrompt.due_at >= start,
             CheckinPrompt.due_at < end,
             CheckinPrompt.state.not_in(NOT_COUNTED),
-            or_(CheckinPrompt.due_at <= now, CheckinPrompt.state == PromptState.completed),
+            or_(CheckinPrompt.due_at <= now, CheckinPrompt.state.in_(DECIDED)),
         )
     ).all()
     for ward_id, due_at, state in prompts:

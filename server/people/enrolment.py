@@ -78,8 +78,10 @@ def create_person(
         category=data.category,
         ward_id=ward.id,
         home_address=data.home_address,
-        home_lat=data.home_lat,
-        home_lon=data.home_lon,
+        # no coordinates typed: placeholders until the phone's position is confirmed
+        home_lat=data.home_lat if data.home_lat is not None else 0.0,
+        home_lon=data.home_lon if data.home_lon is not None else 0.0,
+        home_source="typed" if data.home_lat is not None else "pending",
         geofence_radius_m=data.geofence_radius_m,
         timezone=data.timezone,
         isolation_start=data.isolation_start,

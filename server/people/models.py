@@ -86,6 +86,15 @@ class Person(Base):
     home_address: Mapped[str] = mapped_column(Text)
     home_lat: Mapped[float] = mapped_column(Float)
     home_lon: Mapped[float] = mapped_column(Float)
+    #: Where home_lat/home_lon came from: ``typed`` by staff, ``phone`` (the phone's position at
+    #: activation, confirmed by staff); ``pending`` until a position is confirmed — then
+    #: home_lat/home_lon are placeholders and no check-in is judged against them (issue 19).
+    home_source: Mapped[str] = mapped_column(String(8), default="typed", server_default="typed")
+    #: The position the phone proposed at activation ("I am at home"), awaiting staff.
+    home_proposed_lat: Mapped[float | None] = mapped_column(Float)
+    home_proposed_lon: Mapped[float | None] = mapped_column(Float)
+    home_proposed_accuracy_m: Mapped[float | None] = mapped_column(Float)
+    home_proposed_at: Mapped[datetime | None]
     #: Radius around home inside which a check-in counts as at home (default 100 m, as Poland).
     geofence_radius_m: Mapped[float] = mapped_column(Float, default=100.0)
     timezone: Mapped[str | None] = mapped_column(String(64))

@@ -63,14 +63,22 @@ class PersonCreate(BaseModel):
     category: Category = Category.f0
     ward_code: str = Field(min_length=1, max_length=32)
     home_address: str = Field(min_length=3, max_length=500)
-    home_lat: float = Field(ge=-90, le=90)
-    home_lon: float = Field(ge=-180, le=180)
+    #: Both, or neither: then the home position is taken from the phone at activation and
+    #: confirmed by staff (``home_source`` ``pending`` until then).
+    home_lat: float | None = Field(None, ge=-90, le=90)
+    home_lon: float | None = Field(None, ge=-180, le=180)
     geofence_radius_m: float = Field(100.0, ge=20, le=5000)
     timezone: str | None = Field(None, max_length=64)
     isolation_start: AwareDatetime
     isolation_end: AwareDatetime
     risk_factors: RiskFactors = Field(default_factory=RiskFactors)
     max_devices: int = Field(1, ge=1, le=2)
+
+    @model_validator(mode="after")
+    def _both_coordinates_or_neither(self) -> PersonCreate:
+        if (self.home_lat is None) != (self.home_lon is None):
+            raise ValueError("give both home_lat and home_lon, or neither (taken from the phone)")
+        return self
 
     @field_validator("date_of_birth")
     @classmethod
@@ -108,12 +116,24 @@ class PersonCreate(BaseModel):
         return self
 
 
+class HomePosition(BaseModel):
+    """The phone's position sent at activation by a person who is at home: proposed as their
+    home position, used only once staff confirm it (issue 19)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    accuracy_m: float = Field(gt=0, le=5000)
+
+
 class ActivationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     code: str = Field(min_length=4, max_length=32)
     platform: str | None = Field(None, pattern=r"^(android|ios|web)$")
     push_token: str | None = Field(None, min_length=1, max_length=4096)
+    home: HomePosition | None = None
 
 
 class PushTokenUpdate(BaseModel):

@@ -92,6 +92,12 @@ MATRIX: dict[tuple[str, str], Route] = {
     ("dashboard.person_schedule", "POST"): Route(
         "/dashboard/persons/{person}/schedule", MANAGERS, "object", data={"policy": ""}
     ),
+    ("dashboard.person_schedule_form", "POST"): Route(
+        "/dashboard/persons/{person}/schedule-form", MANAGERS, "object", data={"reset": "1"}
+    ),
+    ("dashboard.person_home", "POST"): Route(
+        "/dashboard/persons/{person}/home", MANAGERS, "object", data={"action": "reject"}
+    ),
     ("dashboard.person_activation", "POST"): Route(
         "/dashboard/persons/{person}/activation-code", MANAGERS, "object"
     ),

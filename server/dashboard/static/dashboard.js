@@ -30,5 +30,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     var tbody = document.querySelector("[data-refresh-url]");
     if (tbody) { startRefresh(tbody); }
+    // a refused form opens at its first refused field (the message sits beside it)
+    var invalid = document.querySelector("form [aria-invalid=\"true\"]");
+    if (invalid) { invalid.scrollIntoView({ block: "center" }); invalid.focus(); }
   });
 })();

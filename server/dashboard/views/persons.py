@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from server.checkins.on_demand import request_checkins
 from server.checkins.planning import replan_person
 from server.core.errors import DomainError
-from server.dashboard import charts, i18n
+from server.dashboard import charts, i18n, schedule_form
 from server.dashboard import service as svc
 from server.dashboard.forms import parse_local, short_error
 from server.dashboard.pages import int_arg, int_value, ip, now, t
@@ -22,6 +22,7 @@ from server.declarations.schemas import DeclarationIn, Symptom
 from server.declarations.service import submit
 from server.http.context import ctx, db_session
 from server.http.problem import ApiError
+from server.people import home
 from server.people.enrolment import issue_activation_code
 from server.people.isolation import IsolationChangeError, change_isolation
 from server.people.models import Area, Person, StaffUser
@@ -206,6 +207,77 @@ def person_schedule(person_id: int):
     _replan(p)
     s.commit()
     flash(t("schedule_saved"), "ok")
+    return redirect(url_for(".person", person_id=p.id))
+
+
+@staff_page(*svc.MANAGERS)
+def person_schedule_form(person_id: int):
+    """The schedule as a form (issue 19, item 6): windows, minutes to answer, spot checks and
+    quiet hours, each refusal at its field (422); stores as the person's overrides what differs
+    from the ward's schedule (:mod:`server.dashboard.schedule_form`)."""
+    p = _scoped_person(person_id)
+    s = db_session()
+    base = schedule_form.ward_policy(session=s, person=p, settings=ctx().settings)
+    overrides, shown = schedule_form.parse(
+        request.form, base=base, existing=p.schedule_policy, lang=g.lang
+    )
+    if shown.errors:
+        return _render_person(p, 422, schedule=shown)
+    before = p.schedule_policy
+    p.schedule_policy = overrides
+    p.updated_at = now()
+    svc.record_action(
+        session=s,
+        staff=g.staff,
+        action="person.schedule_policy",
+        person=p,
+        now=now(),
+        ip=ip(),
+        details={"from": before, "to": p.schedule_policy},
+    )
+    _replan(p)
+    s.commit()
+    flash(t("schedule_saved"), "ok")
+    return redirect(url_for(".person", person_id=p.id, _anchor="schedule"))
+
+
+@staff_page(*svc.MANAGERS)
+def person_home(person_id: int):
+    """The home position of a person enrolled without coordinates (issue 19, item 7):
+    ``confirm`` the position the phone sent at activation, ``reject`` it (still awaited), or
+    ``typed`` coordinates (the fallback). Audited; then check-ins are judged against it."""
+    p = _scoped_person(person_id)
+    s = db_session()
+    at = now()
+    action = request.form.get("action")
+    before = {"source": p.home_source, "accuracy_m": p.home_proposed_accuracy_m}
+    if action == "confirm":
+        if not home.confirm_proposed(person=p, now=at):
+            flash(t("home_nothing"), "error")
+            return redirect(url_for(".person", person_id=p.id))
+        event, message = "person.home_confirm", "home_confirmed"
+    elif action == "reject":
+        home.reject_proposed(person=p, now=at)
+        event, message = "person.home_reject", "home_rejected"
+    elif action == "typed":
+        try:
+            lat = float(request.form.get("home_lat", ""))
+            lon = float(request.form.get("home_lon", ""))
+        except ValueError:
+            lat = lon = float("nan")
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # NaN fails both
+            flash(t("invalid_value"), "error")
+            return redirect(url_for(".person", person_id=p.id))
+        home.set_typed(person=p, lat=lat, lon=lon, now=at)
+        event, message = "person.home_confirm", "home_confirmed"
+    else:
+        abort(400)
+    svc.record_action(
+        session=s, staff=g.staff, action=event, person=p, now=at, ip=ip(),
+        details={"from": before, "to": {"source": p.home_source}},  # no coordinates
+    )  # fmt: skip
+    s.commit()
+    flash(t(message), "ok")
     return redirect(url_for(".person", person_id=p.id))
 
 

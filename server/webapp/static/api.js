@@ -27,6 +27,7 @@ export async function call(method, path, { json, form, headers = {}, auth = true
 // activateDevice
 export const activate = (code) => call("POST", "/api/v1/devices/activate", { json: { code, platform: "web" }, auth: false });
 export const me = () => call("GET", "/api/v1/me");                       // getMe
+export const proposeHome = (h) => call("PUT", "/api/v1/me/home-position", { json: h }); // proposeHomePosition
 export const prompt = () => call("GET", "/api/v1/me/prompt");            // getCurrentPrompt
 export const history = () => call("GET", "/api/v1/me/history?limit=20"); // listMyHistory
 export const declarations = () => call("GET", "/api/v1/me/declarations"); // listMyDeclarations

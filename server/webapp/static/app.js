@@ -59,6 +59,7 @@ async function home() {
   $("#name").textContent = m.data.full_name;
   $("#iso-end").textContent = fmt(m.data.isolation_end);
   setupPush();
+  showHome(m.data.home_position);
   await refreshPrompt();
   if (openOnLoad) { openOnLoad = false; if (current) startCheckin(); }
 }
@@ -83,6 +84,23 @@ async function setupPush(tapped = false) {
 function guardedError(e) {
   if (e instanceof api.Unauthorized) { show("v-activate"); say(t("revoked"), "bad"); return; }
   document.body.dataset.push = "error"; console.warn("web push:", String(e));
+}
+
+// Enrolled without coordinates: the person sends the phone's position from home (issue 19).
+function showHome(state) {
+  $("#home-box").hidden = state !== "needed";
+  if (state === "proposed") say(t("home_wait"));
+}
+async function sendHome() {
+  say(t("sending"));
+  let c;
+  try { c = await position(); } catch { say(t("no_gps"), "bad"); return; }
+  const r = await guarded(() => api.proposeHome({ latitude: c.latitude, longitude: c.longitude,
+                                                  accuracy_m: Math.max(c.accuracy || 1, 1) }));
+  if (!r) return;
+  if (!r.ok) { say(r.data?.detail || String(r.status), "bad"); return; }
+  showHome(r.data.home_position);
+  say(t(r.data.home_position === "proposed" ? "home_sent" : "home_wait"), "ok");
 }
 
 // Reminders without push: while the page is open it wakes itself when the next prompt opens
@@ -244,6 +262,7 @@ function wire() {
   $("#lang").addEventListener("click", () => { setLang(lang() === "vi" ? "en" : "vi"); translate(); if (!$("#v-home").hidden) home(); });
   $("#f-activate").addEventListener("submit", (e) => { e.preventDefault(); activate($("#code").value); });
   $("#go-checkin").addEventListener("click", startCheckin);
+  $("#send-home").addEventListener("click", sendHome);
   $("#go-declare").addEventListener("click", () => { show("v-declare"); say(""); });
   $("#go-history").addEventListener("click", showHistory);
   for (const b of document.querySelectorAll(".back")) b.addEventListener("click", home);
