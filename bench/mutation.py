@@ -119,6 +119,18 @@ def _copy(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
+def _link_shared(base: Path, work: Path) -> None:
+    """The photo sets, spoof set and models where the tests look for them: ``../shared`` of the
+    repository. mutmut runs the tests from ``mutants/`` inside the copy, so ``tests/`` resolves
+    to ``work/mutants/tests`` there and ``../shared`` to ``work/shared``; a plain run of the copy
+    sees ``base/shared``. Without them the PAD tests (``need_model``, the spoof set) skipped in
+    the copy: only the photo sets had environment variables."""
+    shared = REPO.parent / "shared"
+    if shared.is_dir():
+        for where in (base, work):
+            (where / "shared").symlink_to(shared, target_is_directory=True)
+
+
 def _config(module: Module) -> str:
     def toml_list(items) -> str:
         return "[" + ", ".join(json.dumps(i) for i in items) + "]"
@@ -144,10 +156,13 @@ def _env() -> dict[str, str]:
 
 
 def run_module(module: Module, *, jobs: int, show: bool, keep: bool) -> dict:
-    work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.name}-"))
+    base = Path(tempfile.mkdtemp(prefix=f"mutation-{module.name}-"))
+    work = base / REPO.name
     started = time.monotonic()
     try:
+        work.mkdir()
         _copy(work)
+        _link_shared(base, work)
         pyproject = work / "pyproject.toml"
         pyproject.write_text(pyproject.read_text() + _config(module))
         env = _env()
@@ -189,7 +204,7 @@ def run_module(module: Module, *, jobs: int, show: bool, keep: bool) -> dict:
         if keep:
             print(f"  kept {work}", file=sys.stderr)
         else:
-            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def _glob(name: str, pattern: str) -> bool:

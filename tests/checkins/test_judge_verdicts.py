@@ -1,0 +1,160 @@
+"""``judge`` and ``_verdict_of`` called directly with the real verifier and real photographs
+(issue 20: the judging survivors of ``bench/mutation.py checkin``): what each verdict carries —
+decision, code, score, the library's result and its details — for a match, an impostor, a
+review-band face, no templates, an unusable upload and a liveness challenge not answered."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from server.checkins.service import Upload, Verdict, _verdict_of, judge
+from server.enums import AttemptDecision
+from server.errors import ApiError
+from server.faces import get_verifier
+from server.jsonsafe import json_safe
+from tests.checkins.test_checkin_e2e import A_ENROL, A_SELFIES, B_PHOTO
+from tests.faces import photo
+
+pytestmark = pytest.mark.faces
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    return get_verifier()
+
+
+@pytest.fixture(scope="module")
+def templates(verifier):
+    return [verifier.enrol(photo(A_ENROL))]
+
+
+def upload(image: bytes, frames: list[bytes] | None = None) -> Upload:
+    return Upload(image=image, content_type="image/jpeg", nonce="n", latitude=10.8,
+                  longitude=106.7, accuracy_m=10.0,
+                  captured_at=datetime(2026, 12, 1, tzinfo=UTC), frames=frames or [])  # fmt: skip
+
+
+def judged(verifier, templates, image, *, challenge=None, frames=None, hashes=()):
+    return judge(verifier=verifier, templates=templates, upload=upload(image, frames),
+                 challenge=challenge, hashes=list(hashes))  # fmt: skip
+
+
+def test_no_templates_is_a_review_with_nothing_else(verifier):
+    v = judged(verifier, [], photo(A_SELFIES[0]))
+    assert v == Verdict(AttemptDecision.review, "no_templates")
+    assert (v.score, v.details, v.result, v.bad_image_status) == (None, {}, None, None)
+
+
+def test_a_match_is_verified_with_the_librarys_result(verifier, templates):
+    image = photo(A_SELFIES[0])
+    v = judged(verifier, templates, image)
+    result = verifier.verify(templates, image)
+    assert (v.decision, v.code) == (AttemptDecision.verified, "face_match")
+    assert v.result is not None and v.result.decision == "match"
+    assert v.score == pytest.approx(result.distance) and isinstance(v.score, float)
+    assert v.details == json_safe(v.result.to_dict())
+    assert v.details["code"] == "face_match" and v.details["sha256"] == result.sha256
+    assert v.bad_image_status is None
+
+
+def test_an_impostor_is_rejected_with_the_score(verifier, templates):
+    v = judged(verifier, templates, photo(B_PHOTO))
+    assert (v.decision, v.code) == (AttemptDecision.rejected, "face_mismatch")
+    assert v.score == pytest.approx(v.result.distance) and v.score > v.result.review_threshold
+    assert v.details["decision"] == "mismatch"
+    assert v.bad_image_status is None
+
+
+def test_a_replay_of_an_accepted_selfie_is_rejected(verifier, templates):
+    image = photo(A_SELFIES[1])
+    first = verifier.verify(templates, image)
+    v = judged(verifier, templates, image, hashes=first.hashes)
+    assert (v.decision, v.code) == (AttemptDecision.rejected, "replayed_image")
+
+
+@pytest.mark.parametrize("library,decision", [
+    ("match", AttemptDecision.verified),
+    ("review", AttemptDecision.review),
+    ("mismatch", AttemptDecision.rejected),
+])
+def test_the_librarys_decision_maps_to_the_attempts(verifier, templates, library, decision):
+    """The three bands of a real result, by re-labelling one real result (the distance bands
+    themselves are pinned in tests/verification)."""
+    result = replace(verifier.verify(templates, photo(A_SELFIES[2])), decision=library,
+                     code=f"face_{library}")  # fmt: skip
+    v = _verdict_of(result)
+    assert (v.decision, v.code, v.result) == (decision, f"face_{library}", result)
+    assert v.score == pytest.approx(result.distance)
+    assert v.details == json_safe(result.to_dict())
+
+
+@pytest.mark.parametrize("image,code,status", [
+    (b"", "image_empty", 422),
+    (b"not an image at all", "unsupported_format", 415),
+    (b"\xff\xd8\xff\xe0" + b"\x00" * 64, "image_unreadable", 422),
+])
+def test_an_unusable_upload_is_rejected_with_its_http_status(verifier, templates, image, code,
+                                                             status):
+    v = judged(verifier, templates, image)
+    assert (v.decision, v.code, v.bad_image_status) == (AttemptDecision.rejected, code, status)
+    assert v.score is None and v.result is None
+    assert isinstance(v.details, dict)
+
+
+def test_a_quality_refusal_carries_the_librarys_details_and_no_status(verifier, templates):
+    """A photo that decodes but holds no face: refused with the library's code and details,
+    not an unusable-image status (it is a retake, not a 4xx)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(buf, "JPEG")
+    v = judged(verifier, templates, buf.getvalue())
+    assert v.decision is AttemptDecision.rejected
+    assert v.code not in ("image_empty", "image_unreadable", "face_match")
+    assert v.bad_image_status is None and v.result is None
+
+
+def test_a_match_whose_liveness_was_not_seen_goes_to_review_keeping_the_selfies_result(
+    verifier, templates
+):
+    """The same still frame twice answers no blink: the face matched, so a human looks; the
+    verdict carries the liveness code and details but the selfie's own result (its hashes)."""
+    image = photo(A_SELFIES[0])
+    challenge = {"kind": "blink", "nonce": "0123456789abcdef"}
+    v = judged(verifier, templates, image, challenge=challenge, frames=[image, image])
+    assert (v.decision, v.code) == (AttemptDecision.review, "liveness_failed")
+    assert v.result is not None and v.result.code == "face_match"
+    assert v.details["code"] == "liveness_failed"
+    assert v.details["details"]["challenge"] == challenge
+
+
+def test_a_challenge_is_not_checked_when_the_face_did_not_match(verifier, templates):
+    image = photo(B_PHOTO)
+    v = judged(verifier, templates, image, challenge={"kind": "blink", "nonce": "0" * 16},
+               frames=[])  # fmt: skip
+    # no frames would be an invalid challenge: it was never looked at
+    assert (v.decision, v.code) == (AttemptDecision.rejected, "face_mismatch")
+
+
+def test_without_a_challenge_a_match_is_verified_whatever_the_frames(verifier, templates):
+    image = photo(A_SELFIES[0])
+    v = judged(verifier, templates, image, challenge=None, frames=[image, image])
+    assert (v.decision, v.code) == (AttemptDecision.verified, "face_match")
+
+
+def test_a_broken_model_is_our_fault_a_503(tmp_path, templates):
+    """A model file that fails its checksum is the server's fault: 503 with Retry-After, never
+    a verdict against the person."""
+    from verification import Verifier
+
+    bad = tmp_path / "sface.onnx"
+    bad.write_bytes(b"not the model")
+    with pytest.raises(ApiError) as exc:
+        judged(Verifier(sface_model_path=bad), templates, photo(A_SELFIES[0]))
+    assert (exc.value.code, exc.value.status) == ("service_unavailable", 503)
+    assert exc.value.headers == {"Retry-After": "60"}
