@@ -44,6 +44,8 @@ class Module:
     functions: tuple[str, ...]  # mutant-name globs: the functions whose mutants run
     tests: tuple[str, ...]  # pytest selection
     note: str
+    #: tests left out of the run (``--deselect``): each needs a reason in a comment below
+    deselect: tuple[str, ...] = ()
 
 
 MODULES = [
@@ -67,6 +69,11 @@ MODULES = [
          "server.checkins.service.x_apply_verdict__mutmut_*"),
         ("tests/checkins", "tests/test_state_machines.py"),
         "check-in judging: the prompt an upload may answer, the verdict, its CAS, the prompt move",
+        # 8 to 12 threads verifying real photos at once: on a loaded machine its connection
+        # pool times out (30 s), which fails mutmut's clean run and aborts the whole module, or
+        # "kills" a mutant by accident. The CAS it guards is pinned without photos by
+        # tests/checkins/test_judging_race.py and test_checkin_cas.py.
+        deselect=("tests/checkins/test_checkin_attempt_race.py",),
     ),
     Module(
         "escalation",
@@ -136,12 +143,13 @@ def _config(module: Module) -> str:
         return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
     tests = [t for t in module.tests if (REPO / t).exists()]
+    deselect = [a for t in module.deselect for a in ("--deselect", t)]
     return (
         "\n[tool.mutmut]\n"
         'source_paths = ["server", "scheduler", "verification"]\n'
         f"only_mutate = {toml_list(module.files)}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
+        f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '-q', '-x', *deselect])}\n"
         "use_git_change_detection = false\n"
     )
 
