@@ -80,7 +80,8 @@ MODULES = [
         ("server/alerts/escalation.py", "server/alerts/service.py"),
         ("server.alerts.escalation.x_escalate_batch__mutmut_*",
          "server.alerts.service.x_deadline_minutes__mutmut_*"),
-        ("tests/scheduler/test_scheduler_escalation.py", "tests/test_state_machines.py"),
+        ("tests/scheduler/test_scheduler_escalation.py", "tests/scheduler/test_escalation_edges.py",
+         "tests/test_state_machines.py"),
         "escalation ward → district → city, its deadlines and repeats",
     ),
     Module(
