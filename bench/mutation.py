@@ -164,10 +164,20 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_module(module: Module, *, jobs: int, show: bool, keep: bool) -> dict:
+def run_module(
+    module: Module, *, jobs: int, show: bool, keep: bool, previous: dict | None = None
+) -> dict:
+    """One module in a scratch copy. ``previous`` (a result of an earlier run, from ``--rerun``):
+    run only the mutants that were not killed then (survivors and untested ones) and add the
+    earlier kills to the counts — tests were only added since, so an earlier kill stays one."""
+    names = module.functions
+    if previous is not None:
+        # name → status then; runs before --rerun existed kept only the survivors' names
+        before = previous.get("not_killed") or dict.fromkeys(previous["survivors"], "survived")
+        names = tuple(sorted(before))
     base = Path(tempfile.mkdtemp(prefix=f"mutation-{module.name}-"))
     work = base / REPO.name
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     try:
         work.mkdir()
         _copy(work)
@@ -177,7 +187,7 @@ def run_module(module: Module, *, jobs: int, show: bool, keep: bool) -> dict:
         env = _env()
         run = subprocess.run(
             [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs),
-             *module.functions],
+             *names],
             cwd=work, env=env, capture_output=True, text=True,
         )  # fmt: skip
         results = subprocess.run(
@@ -187,7 +197,7 @@ def run_module(module: Module, *, jobs: int, show: bool, keep: bool) -> dict:
         statuses: dict[str, str] = {}
         for line in results.splitlines():
             m = STATUS.match(line)
-            if m and any(_glob(m.group(1), g) for g in module.functions):
+            if m and any(_glob(m.group(1), g) for g in names):
                 statuses[m.group(1)] = m.group(2)
         counts: dict[str, int] = {}
         for status in statuses.values():
@@ -200,12 +210,23 @@ def run_module(module: Module, *, jobs: int, show: bool, keep: bool) -> dict:
                     [sys.executable, "-m", "mutmut", "show", name],
                     cwd=work, env=env, capture_output=True, text=True,
                 ).stdout  # fmt: skip
+        not_killed = {n: s for n, s in sorted(statuses.items()) if s != "killed"}
+        if previous is not None:  # the earlier counts, with the rerun mutants' new statuses
+            merged = dict(previous["counts"])
+            for status in before.values():
+                merged[status] -= 1
+            for status, n in counts.items():
+                merged[status] = merged.get(status, 0) + n
+            counts = {k: v for k, v in merged.items() if v}
         scored = sum(v for k, v in counts.items() if k not in ("skipped", "not checked"))
         killed = counts.get("killed", 0)
         return {
             "module": module.name, "note": module.note, "files": list(module.files),
             "counts": counts, "score": round(100 * killed / scored, 1) if scored else None,
-            "survivors": survivors, "diffs": diffs, "seconds": round(time.monotonic() - started),
+            "survivors": survivors, "not_killed": not_killed,
+            "rerun_of": None if previous is None else previous.get("started"),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall)), "diffs": diffs,
+            "seconds": round(time.monotonic() - started),
             "returncode": run.returncode,
             "log_tail": (run.stdout[-3000:] + run.stderr[-3000:]) if not statuses else "",
         }  # fmt: skip
@@ -229,6 +250,8 @@ def main() -> int:
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--rerun", type=Path, metavar="JSON",
+                        help="a --json of an earlier run: rerun only what it did not kill")
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     unknown = sorted(set(args.modules) - set(BY_NAME))
@@ -240,10 +263,14 @@ def main() -> int:
             print(f"{m.name:<11} {', '.join(m.files)}\n  functions: {', '.join(m.functions)}\n"
                   f"  tests: {' '.join(m.tests)}")  # fmt: skip
         return 0
+    before = {}
+    if args.rerun:
+        before = {r["module"]: r for r in json.loads(args.rerun.read_text())}
     out = []
     for module in chosen:
         print(f"mutation: {module.name} …", file=sys.stderr, flush=True)
-        result = run_module(module, jobs=args.jobs, show=args.show, keep=args.keep)
+        result = run_module(module, jobs=args.jobs, show=args.show, keep=args.keep,
+                            previous=before.get(module.name))  # fmt: skip
         out.append(result)
         c = result["counts"]
         print(f"  {module.name}: score {result['score']} % {c} in {result['seconds']} s",

@@ -158,3 +158,20 @@ def test_a_broken_model_is_our_fault_a_503(tmp_path, templates):
         judged(Verifier(sface_model_path=bad), templates, photo(A_SELFIES[0]))
     assert (exc.value.code, exc.value.status) == ("service_unavailable", 503)
     assert exc.value.headers == {"Retry-After": "60"}
+
+
+def test_a_match_whose_turn_was_seen_is_verified(verifier, templates):
+    """Two real photos of A, the head a quarter turned between them (yaw ratio 0.11 → -0.24, over
+    the 0.25 the turn needs): the challenge is answered, the check-in is verified on the
+    selfie's own result."""
+    selfie = photo("lfw_Gloria_Macapagal_Arroyo/2.jpg")
+    turned = photo("lfw_Gloria_Macapagal_Arroyo/6.jpg")
+    challenge = {"kind": "turn_right", "nonce": "0123456789abcdef"}
+    assert verifier.check_liveness(templates, challenge, [selfie, turned]).decision == "match"
+    v = judged(verifier, templates, selfie, challenge=challenge, frames=[selfie, turned])
+    assert (v.decision, v.code) == (AttemptDecision.verified, "face_match")
+    assert v.details["code"] == "face_match" and "challenge" not in v.details["details"]
+    # the other way round the turn is not seen: a human looks
+    wrong = {"kind": "turn_left", "nonce": "0123456789abcdef"}
+    v = judged(verifier, templates, selfie, challenge=wrong, frames=[selfie, turned])
+    assert (v.decision, v.code) == (AttemptDecision.review, "liveness_failed")
