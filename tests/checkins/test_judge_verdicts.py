@@ -37,6 +37,14 @@ def upload(image: bytes, frames: list[bytes] | None = None) -> Upload:
                   captured_at=datetime(2026, 12, 1, tzinfo=UTC), frames=frames or [])  # fmt: skip
 
 
+def _refusal(verifier, templates, image):
+    from verification import VerificationError
+
+    with pytest.raises(VerificationError) as exc:
+        verifier.verify(templates, image)
+    return exc.value
+
+
 def judged(verifier, templates, image, *, challenge=None, frames=None, hashes=()):
     return judge(verifier=verifier, templates=templates, upload=upload(image, frames),
                  challenge=challenge, hashes=list(hashes))  # fmt: skip
@@ -101,21 +109,25 @@ def test_an_unusable_upload_is_rejected_with_its_http_status(verifier, templates
     v = judged(verifier, templates, image)
     assert (v.decision, v.code, v.bad_image_status) == (AttemptDecision.rejected, code, status)
     assert v.score is None and v.result is None
-    assert isinstance(v.details, dict)
+    assert v.details == json_safe(_refusal(verifier, templates, image).details)
 
 
 def test_a_quality_refusal_carries_the_librarys_details_and_no_status(verifier, templates):
-    """A photo that decodes but holds no face: refused with the library's code and details,
-    not an unusable-image status (it is a retake, not a 4xx)."""
+    """A real selfie darkened to a tenth: it decodes and holds a face, but the quality gate
+    refuses it with the library's code and details (what was measured, the limit) and no
+    unusable-image status (it is a retake, not a 4xx)."""
     import io
 
     from PIL import Image
 
+    img = Image.open(io.BytesIO(photo(A_SELFIES[0]))).convert("RGB")
     buf = io.BytesIO()
-    Image.new("RGB", (640, 480), (128, 128, 128)).save(buf, "JPEG")
+    img.point(lambda x: x // 10).save(buf, "JPEG", quality=95)
     v = judged(verifier, templates, buf.getvalue())
-    assert v.decision is AttemptDecision.rejected
+    refusal = _refusal(verifier, templates, buf.getvalue())
+    assert (v.decision, v.code) == (AttemptDecision.rejected, refusal.code)
     assert v.code not in ("image_empty", "image_unreadable", "face_match")
+    assert v.details == json_safe(refusal.details) and v.details  # what the library said
     assert v.bad_image_status is None and v.result is None
 
 
