@@ -183,3 +183,21 @@ def test_a_repeat_keeps_the_alerts_other_details(session):
     session.commit()
     session.expire_all()
     assert session.get(Alert, alert.id).details == {"slot": "morning", "top_repeats": 1}
+
+
+def test_the_earliest_deadline_goes_first_whatever_the_order_alerts_were_raised(session):
+    """Raised first with a later deadline (a kind with a longer wait): the batch of one takes
+    the alert raised second, whose deadline is earlier."""
+    world = World(session)
+    world.ward.escalation_policy = {"missed_checkin": 60, "outside_home": 5}
+    session.commit()
+    first, second = _people(session, world, 2)
+    late = _alert(session, first, "late", T0)  # due T0+60
+    early = _alert(session, second, "early", T0, kind=AlertKind.outside_home)  # due T0+5
+    assert late.id < early.id
+    now = T0 + timedelta(minutes=61)
+    assert escalate_batch(session=session, now=now, limit=1) == 1
+    session.commit()
+    session.expire_all()
+    assert (session.get(Alert, late.id).escalation_level,
+            session.get(Alert, early.id).escalation_level) == (0, 1)  # fmt: skip
