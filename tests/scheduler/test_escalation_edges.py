@@ -201,3 +201,76 @@ def test_the_earliest_deadline_goes_first_whatever_the_order_alerts_were_raised(
     session.expire_all()
     assert (session.get(Alert, late.id).escalation_level,
             session.get(Alert, early.id).escalation_level) == (0, 1)  # fmt: skip
+
+
+def test_the_third_repeat_waits_eight_times_the_deadline(session):
+    world = World(session)
+    world.city.escalation_policy = {"missed_checkin": 60}
+    session.commit()
+    [person] = _people(session, world, 1)
+    alert = _alert(session, person, "third", T0)
+    alert.escalation_level = 2
+    session.commit()
+    waits = []
+    for _ in range(3):
+        now = session.get(Alert, alert.id).next_escalation_at
+        assert escalate_batch(session=session, now=now, limit=10) == 1
+        session.commit()
+        session.expire_all()
+        waits.append(session.get(Alert, alert.id).next_escalation_at - now)
+    assert waits == [timedelta(minutes=m) for m in (120, 240, 480)]
+
+
+def test_the_swap_moves_only_its_own_alert(session):
+    """Two alerts of one ward with the same level and deadline, a batch of one: one moves, the
+    other is left exactly as it was (the swap is keyed by the alert's id)."""
+    world = World(session)
+    first, second = _people(session, world, 2)
+    a, b = _alert(session, first, "a", T0), _alert(session, second, "b", T0)
+    assert a.next_escalation_at == b.next_escalation_at
+    assert escalate_batch(session=session, now=a.next_escalation_at, limit=1) == 1
+    session.commit()
+    session.expire_all()
+    assert sorted(session.get(Alert, x.id).escalation_level for x in (a, b)) == [0, 1]
+
+
+def _meanwhile(session, sql: str):
+    """Run ``sql`` on the session's connection just before escalation's swap (the first UPDATE
+    of ``alerts``): what another scheduler or a staff member committing in between does."""
+    from sqlalchemy import event
+
+    conn = session.connection()
+    done = []
+
+    def before(conn_, cursor, statement, params, context, executemany):
+        if not done and statement.lstrip().upper().startswith("UPDATE ALERTS"):
+            done.append(True)
+            cursor.execute(sql)
+
+    event.listen(conn, "before_cursor_execute", before)
+    return lambda: event.remove(conn, "before_cursor_execute", before)
+
+
+@pytest.mark.parametrize("change,expected", [
+    ("state = 'acknowledged'", (AlertState.acknowledged, 0)),
+    ("escalation_level = 1", (AlertState.open, 1)),
+])
+def test_an_alert_changed_between_the_pick_and_the_swap_is_left_alone(session, change,
+                                                                      expected):
+    """Acknowledged, or escalated by another scheduler, after this batch picked it: the swap
+    (state open, the level it read) refuses, nothing is told, nothing is audited."""
+    world = World(session)
+    [person] = _people(session, world, 1)
+    alert = _alert(session, person, "meanwhile", T0)
+    deadline = alert.next_escalation_at
+    stop = _meanwhile(session, f"UPDATE alerts SET {change} WHERE id = {alert.id}")
+    try:
+        assert escalate_batch(session=session, now=deadline, limit=10) == 0
+    finally:
+        stop()
+    session.commit()
+    session.expire_all()
+    a = session.get(Alert, alert.id)
+    assert (a.state, a.escalation_level) == expected and a.next_escalation_at == deadline
+    assert session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "alert.escalate", AuditEvent.target_id == alert.id)).all() == []
