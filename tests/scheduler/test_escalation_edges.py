@@ -254,6 +254,7 @@ def _meanwhile(session, sql: str):
 @pytest.mark.parametrize("change,expected", [
     ("state = 'acknowledged'", (AlertState.acknowledged, 0)),
     ("escalation_level = 1", (AlertState.open, 1)),
+    ("next_escalation_at = NULL", (AlertState.open, 0)),  # its deadline moved
 ])
 def test_an_alert_changed_between_the_pick_and_the_swap_is_left_alone(session, change,
                                                                       expected):
@@ -271,6 +272,42 @@ def test_an_alert_changed_between_the_pick_and_the_swap_is_left_alone(session, c
     session.commit()
     session.expire_all()
     a = session.get(Alert, alert.id)
-    assert (a.state, a.escalation_level) == expected and a.next_escalation_at == deadline
+    assert (a.state, a.escalation_level) == expected
+    assert a.next_escalation_at == (None if "NULL" in change else deadline)
     assert session.scalars(select(AuditEvent).where(
         AuditEvent.action == "alert.escalate", AuditEvent.target_id == alert.id)).all() == []
+
+
+def test_a_lost_swap_does_not_end_the_batch(session):
+    world = World(session)
+    first, second = _people(session, world, 2)
+    a = _alert(session, first, "lost", T0)
+    b = _alert(session, second, "next", T0 + timedelta(minutes=1))
+    stop = _meanwhile(session, f"UPDATE alerts SET state = 'acknowledged' WHERE id = {a.id}")
+    try:
+        assert escalate_batch(session=session, now=b.next_escalation_at, limit=10) == 1
+    finally:
+        stop()
+    session.commit()
+    session.expire_all()
+    assert session.get(Alert, b.id).escalation_level == 1
+
+
+def test_the_messages_of_a_step_and_of_a_repeat_are_written_now(session):
+    from server.notify.models import Notification
+
+    world = World(session)
+    world.city.escalation_policy = {"missed_checkin": 30}
+    session.commit()
+    [person] = _people(session, world, 1)
+    alert = _alert(session, person, "msg", T0)
+    alert.escalation_level = 1
+    session.commit()
+    for _ in range(2):  # → city, then a repeat at the city
+        now = session.get(Alert, alert.id).next_escalation_at
+        before = {n.id for n in session.scalars(select(Notification))}
+        assert escalate_batch(session=session, now=now, limit=10) == 1
+        session.commit()
+        new = [n for n in session.scalars(select(Notification)) if n.id not in before]
+        assert new and all(n.created_at == now and n.next_attempt_at == now for n in new)
+        session.expire_all()
