@@ -215,3 +215,37 @@ def test_backoff_formula(attempts, nominal):
 def test_backoff_without_an_rng_uses_the_modules_own():
     values = {delivery.backoff_seconds(2, base=10, cap=100) for _ in range(50)}
     assert all(10 <= v <= 20 for v in values) and len(values) > 1
+
+
+def test_release_gives_back_only_its_own_rows(session, clock):
+    a, b = _claim_one(session, clock, "mine"), _claim_one(session, clock, "not-mine")
+    assert a.attempts == b.attempts == 1
+    assert delivery.release(session=session, messages=[a], now=clock.now()) == 1
+    assert (_get(session, a.id).state, _get(session, b.id).state) == (P, S)
+    assert _get(session, b.id).attempts == 1
+
+
+def test_a_row_sent_between_the_pick_and_the_swap_is_not_claimed(session, clock):
+    """Another sender finished the row (``sent``) after this claim read its id: the swap checks
+    the state again and leaves it alone. The change is injected on the claim's own connection
+    just before its UPDATE, as a concurrent commit would look."""
+    from sqlalchemy import event
+
+    n = _row(session, clock, key="raced")
+    conn = session.connection()
+    done = []
+
+    def before(conn_, cursor, statement, params, context, executemany):
+        if not done and statement.lstrip().upper().startswith("UPDATE NOTIFICATIONS"):
+            done.append(True)
+            cursor.execute(f"UPDATE notifications SET state = 'sent' WHERE id = {n.id}")
+
+    event.listen(conn, "before_cursor_execute", before)
+    try:
+        claimed, seen = delivery.claim_with_count(session=session, channel="log",
+                                                  now=clock.now(), limit=5, lease_s=60)
+    finally:
+        event.remove(conn, "before_cursor_execute", before)
+    assert done and (claimed, seen) == ([], 1)
+    r = _get(session, n.id)
+    assert (r.state, r.attempts) == (SENT, 0)
