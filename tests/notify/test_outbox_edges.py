@@ -45,6 +45,9 @@ def test_a_claim_takes_due_rows_of_its_channel_oldest_first_up_to_the_limit(sess
     _row(session, clock, key="other-channel", channel="email", due_in_s=-100)
     _row(session, clock, key="not-due", due_in_s=1)
     expired = _row(session, clock, key="expired-lease", state=S, attempts=1, due_in_s=-100)
+    # finished rows whose time is long past are never picked (nor counted as seen)
+    _row(session, clock, key="sent-long-ago", state=SENT, attempts=1, due_in_s=-1000)
+    _row(session, clock, key="dead-long-ago", state=DEAD, attempts=5, due_in_s=-1000)
     claimed, seen = delivery.claim_with_count(session=session, channel="log", now=now, limit=3,
                                               lease_s=300)  # fmt: skip
     assert [m.idempotency_key for m in claimed] == ["expired-lease", "k0", "k1"]
