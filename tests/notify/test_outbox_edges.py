@@ -252,3 +252,23 @@ def test_a_row_sent_between_the_pick_and_the_swap_is_not_claimed(session, clock)
     assert done and (claimed, seen) == ([], 1)
     r = _get(session, n.id)
     assert (r.state, r.attempts) == (SENT, 0)
+
+
+def test_a_sent_result_before_others_does_not_stop_their_recording(session, clock, settings):
+    a, b = _claim_one(session, clock, "first-sent"), _claim_one(session, clock, "then-dead")
+    counts = _record(session, settings, clock, [a, b], [Result.ok(), Result(Outcome.permanent)])
+    assert dict(counts) == {"sent": 1, "dead": 1}
+    assert (_get(session, a.id).state, _get(session, b.id).state) == (SENT, DEAD)
+
+
+def test_sent_rows_taken_over_are_counted_in_the_log(session, clock, settings, caplog):
+    import logging
+
+    a, b, c = (_claim_one(session, clock, k) for k in ("s1", "s2", "s3"))
+    stale = [OutboxMessage(id=m.id, channel="log", recipient=m.recipient,
+                           idempotency_key=m.idempotency_key, attempts=m.attempts + 1)
+             for m in (b, c)]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="isocheck"):
+        counts = _record(session, settings, clock, [a, *stale], [Result.ok()] * 3)
+    assert dict(counts) == {"sent": 1}
+    assert "2 sent notifications were taken over by another sender" in caplog.messages
