@@ -272,3 +272,28 @@ def test_sent_rows_taken_over_are_counted_in_the_log(session, clock, settings, c
         counts = _record(session, settings, clock, [a, *stale], [Result.ok()] * 3)
     assert dict(counts) == {"sent": 1}
     assert "2 sent notifications were taken over by another sender" in caplog.messages
+
+
+def test_a_dropped_result_is_logged_and_the_next_ones_still_recorded(session, clock, settings,
+                                                                     caplog):
+    import logging
+
+    b, c = _claim_one(session, clock, "taken"), _claim_one(session, clock, "after")
+    stale = OutboxMessage(id=b.id, channel="log", recipient=b.recipient,
+                          idempotency_key=b.idempotency_key, attempts=b.attempts + 1)  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="isocheck"):
+        counts = _record(session, settings, clock, [stale, c],
+                         [Result(Outcome.permanent, "no"), Result(Outcome.permanent, "no")])
+    assert dict(counts) == {"dead": 1}
+    assert _get(session, c.id).state is DEAD
+    assert (f"notification {b.id} was taken over by another sender; result dropped"
+            in caplog.messages)  # fmt: skip
+
+
+def test_a_sent_row_forgets_the_error_of_an_earlier_try(session, clock, settings):
+    n = _row(session, clock, key="retried")
+    n.last_error = "HTTP 503"
+    session.commit()
+    [m] = delivery.claim(session=session, channel="log", now=clock.now(), limit=5, lease_s=60)
+    _record(session, settings, clock, [m], [Result.ok()])
+    assert (_get(session, n.id).state, _get(session, n.id).last_error) == (SENT, None)
