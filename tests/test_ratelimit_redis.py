@@ -32,3 +32,25 @@ def test_two_apps_share_one_limit_through_redis(settings, engine, clock):
     finally:
         for app in (first, second):
             app.extensions["isocheck"].engine.dispose()
+
+
+def test_a_shared_store_that_does_not_answer_is_no_500(settings, engine, clock, caplog):
+    """Redis down (nothing listens on port 1): the rate limits and the login backoff are counted
+    per process until it answers again — logins are still answered 401, then 429 after the
+    free failures, never 500 (before: every login was a 500 while the store was down)."""
+    from server.app import create_app
+
+    down = settings.model_copy(update={"ratelimit_storage_url": "redis://127.0.0.1:1/0",
+                                       "rate_limit_staff_login": "100/minute"})
+    app = create_app(down, clock=clock)
+    try:
+        client = app.test_client()
+        body = {"username": "nobody", "password": "wrong"}
+        codes = [client.post("/api/v1/auth/token", json=body).status_code for _ in range(6)]
+        assert codes == [401] * 5 + [429]  # the fifth failure starts the wait, counted locally
+        last = client.post("/api/v1/auth/token", json=body)
+        assert last.status_code == 429 and int(last.headers["Retry-After"]) > 0
+        assert last.get_json()["code"] == "login_throttled"
+        assert "counting locally" in caplog.text
+    finally:
+        app.extensions["isocheck"].engine.dispose()

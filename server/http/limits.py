@@ -38,6 +38,9 @@ def init_app(app: Flask, settings) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.ratelimit_storage_url)
     app.config.setdefault("RATELIMIT_ENABLED", settings.ratelimit_enabled)
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "isocheck")
+    # A shared store (Redis) that stops answering must not turn requests into 500s: the limits
+    # are then counted per process until it answers again (Flask-Limiter's in-memory fallback).
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
     # Staff login backoff (server.people.login_throttle) counts in the same shared storage.
     login_throttle.storage_provider = _limiter_storage

@@ -23,13 +23,18 @@ first one of a run. Keys carry a digest of the name, not the name.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from limits.storage import MemoryStorage, Storage
+
+log = logging.getLogger("isocheck.login")
+T = TypeVar("T")
 
 PER_ACCOUNT_CLIENT_FREE = 5
 PER_CLIENT_FREE = 20
@@ -48,16 +53,28 @@ def _no_shared_storage() -> Storage | None:
 storage_provider: Callable[[], Storage | None] = _no_shared_storage
 
 
-def _storage() -> Storage:
-    """The shared storage the HTTP layer provides, or a process-local one when rate limits are
-    turned off (a disabled Flask-Limiter has no storage; the throttle stays on)."""
+def _local() -> Storage:
     global _fallback
-    shared = storage_provider()
-    if shared is not None:
-        return shared
     if _fallback is None:
         _fallback = MemoryStorage()
     return _fallback
+
+
+def _on_store(operation: Callable[[Storage], T]) -> T:
+    """``operation`` on the shared storage the HTTP layer provides, or on a process-local one
+    when rate limits are turned off (a disabled Flask-Limiter has no storage; the throttle stays
+    on) or when the shared one fails (a Redis outage must not make every login a 500: the
+    backoff is then counted per process until it answers again)."""
+    shared = storage_provider()
+    if shared is not None:
+        try:
+            return operation(shared)
+        except Exception as exc:  # noqa: BLE001 - whatever the store raises, it is unreachable
+            log.warning(
+                "login throttle: the shared rate-limit storage failed (%s); counting locally",
+                type(exc).__name__,
+            )
+    return operation(_local())
 
 
 def backoff(failures: int, free: int) -> int:
@@ -84,16 +101,25 @@ class LoginThrottle:
 
     def wait(self) -> int:
         """Seconds this client must still wait before trying this name (0: go ahead)."""
-        store, now = _storage(), time.time()
+        return _on_store(self._wait)
+
+    def failed(self) -> int:
+        """Count a failure; returns the wait it starts (0 while within the free allowance)."""
+        return _on_store(self._failed)
+
+    def succeeded(self) -> None:
+        """A right password: forget this (account, client) run; the client's stays."""
+        _on_store(self._succeeded)
+
+    def _wait(self, store: Storage) -> int:
+        now = time.time()
         waits = [0]
         for key, _free in self._keys:
             if store.get(key + "/wait") > 0:
                 waits.append(math.ceil(store.get_expiry(key + "/wait") - now))
         return max(1, max(waits)) if max(waits) > 0 else 0
 
-    def failed(self) -> int:
-        """Count a failure; returns the wait it starts (0 while within the free allowance)."""
-        store = _storage()
+    def _failed(self, store: Storage) -> int:
         longest = 0
         for key, free in self._keys:
             failures = store.incr(key, int(MEMORY.total_seconds()))
@@ -104,9 +130,7 @@ class LoginThrottle:
                 longest = max(longest, delay)
         return longest
 
-    def succeeded(self) -> None:
-        """A right password: forget this (account, client) run; the client's stays."""
-        store = _storage()
+    def _succeeded(self, store: Storage) -> None:
         key, _free = self._keys[0]
         store.clear(key)
         store.clear(key + "/wait")
