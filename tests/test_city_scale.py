@@ -69,3 +69,101 @@ def test_phone_history_statements_do_not_grow_with_prompts(app, client, session,
     # newest first: k = 0 (one refusal only), k = 1, 2 (verified after the refusal), k = 3 …
     assert results[:4] == [("rejected", "too_dark"), ("verified", "face_match"),
                            ("verified", "face_match"), ("rejected", "too_dark")]  # fmt: skip
+
+
+# --- statistics aggregated in SQL ----------------------------------------------------------
+
+
+def _reference_stats(session, wards, day_list, now, zone):
+    """The statistics computed row by row in Python (what statistics_by_area did before)."""
+    from collections import Counter
+    from statistics import median
+
+    from sqlalchemy import select
+
+    from server.alerts.models import Alert
+    from server.checkins.models import CheckinPrompt
+    from server.people.models import Person
+
+    ids = {w.id for w in wards}
+    out = {(d, w): [0, 0, 0, Counter(), []] for w in ids for d in day_list}
+    for p in session.scalars(select(Person)):
+        for d in day_list:
+            if p.ward_id in ids and p.isolation_start.astimezone(zone).date() <= d <= (
+                p.isolation_end.astimezone(zone).date()
+            ):
+                out[(d, p.ward_id)][0] += 1
+    for pr, ward_id in session.execute(
+        select(CheckinPrompt, Person.ward_id).join(Person, Person.id == CheckinPrompt.person_id)
+    ):
+        d = pr.due_at.astimezone(zone).date()
+        counted = pr.state not in (PromptState.cancelled, PromptState.missed_system) and (
+            pr.due_at <= now or pr.state is PromptState.completed
+        )
+        if counted and (d, ward_id) in out:
+            out[(d, ward_id)][1] += 1
+            out[(d, ward_id)][2] += pr.state is PromptState.completed
+    for a in session.scalars(select(Alert)):
+        d = a.created_at.astimezone(zone).date()
+        if (d, a.area_id) in out:
+            out[(d, a.area_id)][3][a.kind.value] += 1
+            if a.acknowledged_at:
+                minutes = (a.acknowledged_at - a.created_at).total_seconds() / 60
+                out[(d, a.area_id)][4].append(minutes)
+    return {
+        k: (m, due, done, dict(kinds), round(median(mins), 1) if mins else None)
+        for k, (m, due, done, kinds, mins) in out.items()
+    }
+
+
+def test_statistics_in_sql_equal_the_row_by_row_count(session, clock):
+    import random
+    from zoneinfo import ZoneInfo
+
+    from server.alerts.models import Alert
+    from server.dashboard.service import statistics_by_area
+    from server.enums import AlertKind, AlertState
+
+    world = MiniWorld(session, clock.now())
+    district_staff = world._staff("district-staff", world.district)
+    rng = random.Random(18)
+    zone = ZoneInfo("Europe/Berlin")  # a daylight-saving zone: days of 23 and 25 hours
+    now = world.now
+    people = []
+    for i in range(8):
+        p = world.person()
+        p.ward_id = (world.ward, world.other_ward)[i % 2].id
+        p.isolation_start = now - timedelta(days=rng.randint(0, 12), hours=rng.randint(0, 23))
+        p.isolation_end = p.isolation_start + timedelta(days=rng.randint(1, 14))
+        people.append(p)
+    session.commit()
+    states = list(PromptState)
+    for p in people:
+        for _ in range(30):
+            opens = now - timedelta(minutes=rng.randint(-600, 60 * 24 * 9))
+            world.prompt(p, state=rng.choice(states), opens_at=opens,
+                         due_at=opens + timedelta(minutes=rng.randint(10, 200)))  # fmt: skip
+        for k in range(6):
+            created = now - timedelta(minutes=rng.randint(0, 60 * 24 * 9))
+            acked = created + timedelta(minutes=rng.randint(1, 300)) if k % 3 else None
+            session.add(Alert(
+                person_id=p.id, area_id=p.ward_id, kind=rng.choice(list(AlertKind)), severity=2,
+                state=AlertState.acknowledged if acked else AlertState.open,
+                dedupe_key=f"stats:{p.id}:{k}", created_at=created, acknowledged_at=acked,
+            ))  # fmt: skip
+    session.commit()
+    stats = statistics_by_area(session=session, staff=district_staff, root=None, days=7,
+                               now=now, zone=zone)  # fmt: skip
+    reference = _reference_stats(session, stats.wards, stats.days, now, zone)
+    got = {
+        (r.day, r.area.id): (r.monitored, r.due, r.completed, dict(r.alerts), r.ack_median)
+        for r in stats.rows
+    }
+    assert got == reference
+    assert sum(v[1] for v in got.values()) > 20 and sum(v[0] for v in got.values()) > 8
+    for t in stats.totals:  # a day's total is the sum over the wards
+        day_rows = [v for (d, _), v in got.items() if d == t.day]
+        assert t.monitored == sum(v[0] for v in day_rows)
+        assert (t.due, t.completed) == (sum(v[1] for v in day_rows), sum(v[2] for v in day_rows))
+        for kind in AlertKind:
+            assert t.alerts.get(kind.value, 0) == sum(v[3].get(kind.value, 0) for v in day_rows)
