@@ -137,12 +137,18 @@ def non_reporting(*, session: Session, clock: Clock, settings: Settings) -> int:
     now, limit = clock.now(), settings.scheduler_batch_size
     window = timedelta(hours=settings.non_reporting_hours)
     resolver = resolver_for(session=session, settings=settings)
-    return _batches(
-        session, settings,
-        lambda: raise_non_reporting(
-            session=session, now=now, window=window, resolver=resolver, limit=limit
-        ),
-    )  # fmt: skip
+    started, total, cursor = time.perf_counter(), 0, 0
+    while True:  # one pass over the table, by id (a cursor, not from the start each batch)
+        raised, cursor = raise_non_reporting(
+            session=session, now=now, window=window, resolver=resolver, limit=limit,
+            after_id=cursor,
+        )  # fmt: skip
+        session.commit()
+        total += raised
+        if cursor == 0:
+            return total
+        if time.perf_counter() - started > settings.scheduler_sweep_budget_seconds:
+            return total
 
 
 def declaration_reminders(*, session: Session, clock: Clock, settings: Settings) -> int:
@@ -186,6 +192,26 @@ def purge_orphan_files(*, session: Session, clock: Clock, settings: Settings) ->
     )
 
 
+def stats_rollup(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Roll up finished days into ``stats_daily`` for the statistics page (issue 18)."""
+    from server.dashboard.rollup import roll_up
+
+    return roll_up(
+        session=session, now=clock.now(), zone=settings.zone,
+        budget_s=settings.scheduler_sweep_budget_seconds,
+    )  # fmt: skip
+
+
+def retention(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Delete delivered outbox rows and archive old audit events (issue 18, audited)."""
+    from server import retention as sweep
+
+    return sweep.sweep(
+        session=session, now=clock.now(), outbox_days=settings.outbox_retention_days,
+        audit_days=settings.audit_retention_days, limit=settings.scheduler_batch_size,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -206,5 +232,7 @@ SWEEPS: list[Job] = [
     Job("declaration_reminders", declaration_reminders, every_s=300),
     Job("purge_biometrics", purge_biometrics, every_s=3600),
     Job("purge_orphan_files", purge_orphan_files, every_s=3600),
+    Job("stats_rollup", stats_rollup, every_s=300),
+    Job("retention", retention, every_s=3600),
     Job("deliver_notifications", deliver_notifications),
 ]

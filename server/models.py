@@ -4,6 +4,7 @@ from scheduler.models import SchedulerHeartbeat
 from server.alerts.models import Alert, AlertOccurrence
 from server.audit import AuditEvent
 from server.checkins.models import CheckinAttempt, CheckinPrompt
+from server.dashboard.rollup import StatsDaily
 from server.db import Base
 from server.declarations.models import Declaration
 from server.fhir.models import FhirExportJob
@@ -17,6 +18,7 @@ from server.people.models import (
     StaffUser,
     StoredImage,
 )
+from server.retention import AuditArchive
 from server.schedule.models import SchedulePlan
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "Alert",
     "AlertOccurrence",
     "Area",
+    "AuditArchive",
     "AuditEvent",
     "Base",
     "CheckinAttempt",
@@ -37,5 +40,6 @@ __all__ = [
     "SchedulePlan",
     "SchedulerHeartbeat",
     "StaffUser",
+    "StatsDaily",
     "StoredImage",
 ]

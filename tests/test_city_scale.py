@@ -167,3 +167,129 @@ def test_statistics_in_sql_equal_the_row_by_row_count(session, clock):
         assert (t.due, t.completed) == (sum(v[1] for v in day_rows), sum(v[2] for v in day_rows))
         for kind in AlertKind:
             assert t.alerts.get(kind.value, 0) == sum(v[3].get(kind.value, 0) for v in day_rows)
+
+
+def _random_stats_world(session, clock, seed: int = 18):
+    import random
+
+    from server.alerts.models import Alert
+    from server.enums import AlertKind, AlertState
+
+    world = MiniWorld(session, clock.now())
+    staff = world._staff("district-staff", world.district)
+    rng = random.Random(seed)
+    now = world.now
+    people = []
+    for i in range(8):
+        p = world.person()
+        p.ward_id = (world.ward, world.other_ward)[i % 2].id
+        p.isolation_start = now - timedelta(days=rng.randint(0, 12), hours=rng.randint(0, 23))
+        p.isolation_end = p.isolation_start + timedelta(days=rng.randint(1, 14))
+        people.append(p)
+    session.commit()
+    for p in people:
+        for _ in range(30):
+            opens = now - timedelta(minutes=rng.randint(-600, 60 * 24 * 9))
+            world.prompt(p, state=rng.choice(list(PromptState)), opens_at=opens,
+                         due_at=opens + timedelta(minutes=rng.randint(10, 200)))  # fmt: skip
+        for k in range(6):
+            created = now - timedelta(minutes=rng.randint(0, 60 * 24 * 9))
+            acked = created + timedelta(minutes=rng.randint(1, 300)) if k % 3 else None
+            session.add(Alert(
+                person_id=p.id, area_id=p.ward_id, kind=rng.choice(list(AlertKind)), severity=2,
+                state=AlertState.acknowledged if acked else AlertState.open,
+                dedupe_key=f"stats:{p.id}:{k}", created_at=created, acknowledged_at=acked,
+            ))  # fmt: skip
+    session.commit()
+    return world, staff
+
+
+def _stats_snapshot(stats):
+    rows = [(r.day, r.area.id, r.monitored, r.due, r.completed, dict(r.alerts), r.ack_median)
+            for r in stats.rows]  # fmt: skip
+    totals = [(t.day, t.monitored, t.due, t.completed, dict(t.alerts), t.ack_median)
+              for t in stats.totals]  # fmt: skip
+    return rows, totals
+
+
+def test_statistics_from_the_daily_rollup_equal_the_live_ones(session, clock):
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import func, select
+
+    from server.dashboard.rollup import StatsDaily, days_to_roll_up, roll_up
+    from server.dashboard.service import statistics_by_area
+
+    world, staff = _random_stats_world(session, clock)
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    now = world.now
+    live = statistics_by_area(session=session, staff=staff, root=None, days=10, now=now,
+                              zone=zone)  # fmt: skip
+    assert len(days_to_roll_up(session=session, now=now, zone=zone)) == 31
+    written = roll_up(session=session, now=now, zone=zone, budget_s=60)
+    assert written == 31 * 2  # every finished day of the last 31, for both wards
+    assert days_to_roll_up(session=session, now=now, zone=zone) == []  # nothing until REFRESH
+    rolled = statistics_by_area(session=session, staff=staff, root=None, days=10, now=now,
+                                zone=zone)  # fmt: skip
+    assert _stats_snapshot(rolled) == _stats_snapshot(live)
+    # the rollup is what is read: a changed rollup row shows (today stays live)
+    yesterday = rolled.days[-2]
+    row = session.scalars(select(StatsDaily).where(StatsDaily.day == yesterday)).first()
+    row.due += 1000
+    session.commit()
+    again = statistics_by_area(session=session, staff=staff, root=None, days=10, now=now,
+                               zone=zone)  # fmt: skip
+    assert again.totals[-2].due == live.totals[-2].due + 1000
+    assert again.totals[-1].due == live.totals[-1].due
+    # a rollup for another zone is not used
+    other = statistics_by_area(session=session, staff=staff, root=None, days=10, now=now,
+                               zone=ZoneInfo("Europe/Berlin"))  # fmt: skip
+    assert session.scalar(select(func.count()).select_from(StatsDaily)) == 62
+    assert all(t.due < 1000 for t in other.totals)
+    # a day still settling is recomputed after REFRESH, a settled one is not
+    later = now + timedelta(hours=2)
+    assert days_to_roll_up(session=session, now=later, zone=zone) == rolled.days[-3:-1]
+
+
+# --- keyset pagination -----------------------------------------------------------------------
+
+
+def test_keyset_pages_return_the_same_rows_as_offset_pages(session, clock):
+    import random
+
+    from server.dashboard.service import person_list
+    from server.enums import RiskLevel
+
+    world = MiniWorld(session, clock.now())
+    rng = random.Random(7)
+    names = ["Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường", "Phạm Thị Dung", "Hoàng Văn Em"]
+    for _ in range(57):
+        p = world.person()
+        p.full_name = rng.choice(names)  # many ties: the id decides
+        p.risk_level = rng.choice(list(RiskLevel))
+        p.is_high_risk = rng.random() < 0.3
+        p.isolation_end = world.now + timedelta(days=rng.randint(1, 4))
+    session.commit()
+    for sort in ("risk", "name", "end"):
+        everything = [p.id for p, _ in person_list(session=session, staff=world.staff, sort=sort,
+                                                     limit=1000)]  # fmt: skip
+        assert len(everything) == 57
+        by_offset, by_keyset, after = [], [], None
+        for page in range(6):
+            by_offset += [p.id for p, _ in person_list(session=session, staff=world.staff,
+                                                        sort=sort, limit=10, offset=page * 10)]
+            rows = person_list(session=session, staff=world.staff, sort=sort, limit=10,
+                               after=after)  # fmt: skip
+            by_keyset += [p.id for p, _ in rows]
+            after = rows[-1][0] if rows else after
+        assert by_keyset == by_offset == everything, sort
+    # the order itself: risk first (red → green), high-risk first, then the name
+    from server.people.models import Person
+
+    risk = [p.id for p, _ in person_list(session=session, staff=world.staff, limit=1000)]
+    people = [session.get(Person, i) for i in risk]
+    keys = [(-{"red": 4, "orange": 3, "yellow": 2, "green": 1}[p.risk_level.value],
+             not p.is_high_risk, p.full_name, p.id) for p in people]  # fmt: skip
+    expected = sorted(zip(keys, people, strict=True), key=lambda t: t[0])
+    assert [p.id for p in people] == [p.id for _, p in expected]
+

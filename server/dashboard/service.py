@@ -18,7 +18,19 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, false, func, or_, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from server import audit
@@ -449,10 +461,30 @@ def learn_confirmed_template(
 # --- persons ----------------------------------------------------------------------------
 
 
+def _const(value: Any):
+    """A constant written into the SQL (not a bound parameter): an expression index matches
+    only an expression with the same constants (``ix_persons_risk_sort``, migration 0004c)."""
+    return bindparam(None, value, literal_execute=True)
+
+
 def risk_rank():
+    """4 (red) … 1 (green), 0 for none."""
     return case(
-        *[(Person.risk_level == level, rank) for level, rank in RISK_ORDER.items()], else_=0
+        *[(Person.risk_level == _const(level), _const(rank)) for level, rank in RISK_ORDER.items()],
+        else_=_const(0),
     )
+
+
+def person_sort_keys(sort: str) -> list[Any]:
+    """The persons list's ORDER BY, every key ascending (so one row comparison pages it and one
+    index serves it): ``risk`` = highest risk first, high-risk group first, then name; ``name``;
+    ``end`` = isolation ending soonest. The id breaks ties."""
+    if sort == "name":
+        return [Person.full_name, Person.id]
+    if sort == "end":
+        return [Person.isolation_end, Person.id]
+    high_first = case((Person.is_high_risk.is_(True), _const(0)), else_=_const(1))
+    return [-risk_rank(), high_first, Person.full_name, Person.id]
 
 
 def person_list(
@@ -463,9 +495,13 @@ def person_list(
     sort: str = "risk",
     limit: int = 100,
     offset: int = 0,
+    after: Person | None = None,
 ) -> list[tuple[Person, Area]]:
     """Persons in scope matching ``q`` (name, or phone digits), sorted by ``risk`` (highest
-    first, high-risk group first), ``name`` or ``end`` (isolation ending soonest)."""
+    first, high-risk group first), ``name`` or ``end`` (isolation ending soonest).
+
+    ``after``: keyset pagination (issue 18), the rows that sort after that person, read from
+    the index where the last page ended; an offset reads and drops every row before it."""
     visible = scoped_person_ids(session=session, staff=staff)
     query = select(Person, Area).join(Area, Area.id == Person.ward_id).where(Person.id.in_(visible))
     q = q.strip()[:100]
@@ -475,14 +511,12 @@ def person_list(
         if len(digits) >= 3:
             conditions.append(Person.phone.contains(digits, autoescape=True))
         query = query.where(or_(*conditions))
-    if sort == "name":
-        query = query.order_by(Person.full_name, Person.id)
-    elif sort == "end":
-        query = query.order_by(Person.isolation_end, Person.id)
-    else:
-        query = query.order_by(
-            risk_rank().desc(), Person.is_high_risk.desc(), Person.full_name, Person.id
-        )
+    keys = person_sort_keys(sort if sort in ("name", "end") else "risk")
+    if after is not None:
+        # the same expressions evaluated on the cursor row, as a scalar subquery per key
+        cursor = [select(key).where(Person.id == after.id).scalar_subquery() for key in keys]
+        query = query.where(tuple_(*keys) > tuple_(*cursor))
+    query = query.order_by(*keys)
     return [(p, a) for p, a in session.execute(query.limit(limit).offset(offset))]
 
 
@@ -577,19 +611,25 @@ def audit_trail(*, session: Session, person: Person, limit: int = 100) -> list[A
     alert_ids = select(Alert.id).where(Alert.person_id == person.id)
     attempt_ids = select(CheckinAttempt.id).where(CheckinAttempt.person_id == person.id)
     image_ids = select(StoredImage.id).where(StoredImage.person_id == person.id)
+    # one indexed lookup (ix_audit_events_target) per kind of target, joined: an OR of the four
+    # made PostgreSQL walk the whole table by time (660 ms at 400,000 events, issue 18)
+    matching = union_all(
+        select(AuditEvent.id).where(
+            AuditEvent.target_kind == "person", AuditEvent.target_id == person.id
+        ),
+        select(AuditEvent.id).where(
+            AuditEvent.target_kind == "alert", AuditEvent.target_id.in_(alert_ids)
+        ),
+        select(AuditEvent.id).where(
+            AuditEvent.target_kind == "checkin_attempt", AuditEvent.target_id.in_(attempt_ids)
+        ),
+        select(AuditEvent.id).where(
+            AuditEvent.target_kind == "stored_image", AuditEvent.target_id.in_(image_ids)
+        ),
+    ).subquery()
     events = session.scalars(
         select(AuditEvent)
-        .where(
-            or_(
-                and_(AuditEvent.target_kind == "person", AuditEvent.target_id == person.id),
-                and_(AuditEvent.target_kind == "alert", AuditEvent.target_id.in_(alert_ids)),
-                and_(
-                    AuditEvent.target_kind == "checkin_attempt",
-                    AuditEvent.target_id.in_(attempt_ids),
-                ),
-                and_(AuditEvent.target_kind == "stored_image", AuditEvent.target_id.in_(image_ids)),
-            )
-        )
+        .join(matching, matching.c.id == AuditEvent.id)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(limit)
     ).all()
@@ -680,24 +720,72 @@ def statistics_by_area(
     today included): people monitored (isolation overlapping the day), prompts due by now and
     completed, alerts raised by kind, minutes from raising to acknowledging (median).
 
-    Aggregated in SQL, grouped by ward and day (issue 18: the city's week was 700,000 prompt
-    rows carried into Python, 1.5 s at 10,000 persons): a day is the index of the first local
-    midnight after the moment (a ``CASE`` over the boundaries, computed here in the zone, so
-    daylight-saving days are right on every backend). The median is ``percentile_cont`` on
-    PostgreSQL; SQLite has none, so there the minutes are fetched and the median taken here."""
+    Finished days come from the daily rollup the scheduler keeps (``stats_daily``,
+    :mod:`server.dashboard.rollup`) when it was taken after the day ended; the others (today,
+    and any day not rolled up yet) are aggregated in SQL here (issue 18: the city's week was
+    700,000 prompt rows carried into Python, 1.5 s at 10,000 persons)."""
+    from server.dashboard.rollup import rolled_up_days
+
     today = now.astimezone(zone).date()
     day_list = [today - timedelta(days=i) for i in range(days - 1, -1, -1)]
-    bounds = [datetime.combine(d, datetime.min.time(), tzinfo=zone) for d in day_list]
-    bounds.append(datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=zone))
-    start, end = bounds[0], bounds[-1]
     wards = [a for a in areas_in_scope(session=session, staff=staff) if a.kind is AreaKind.ward]
     if root is not None:
         wards = [w for w in wards if w.path.startswith(root.path)]
-    ward_ids = [w.id for w in wards]
     rows = {(d, w.id): StatRow(d, w) for w in wards for d in day_list}
     totals = {d: StatRow(d, None) for d in day_list}
-    if not ward_ids:
+    if not wards:
         return Stats(day_list, wards, [], list(totals.values()))
+    rolled = rolled_up_days(session=session, wards=wards, days=day_list[:-1], zone=zone)
+    # live from the first day without a complete rollup to today
+    first_live = next((i for i, d in enumerate(day_list) if d not in rolled), len(day_list) - 1)
+    for d in day_list[:first_live]:
+        for ward_id, r in rolled[d].items():
+            row, total = rows[(d, ward_id)], totals[d]
+            for target in (row, total):
+                target.monitored += r.monitored
+                target.due += r.due
+                target.completed += r.completed
+                target.alerts.update(r.alerts or {})
+                target.ack_minutes.extend(r.ack_minutes or [])
+    aggregate_days(
+        session=session,
+        ward_ids=[w.id for w in wards],
+        day_list=day_list[first_live:],
+        now=now,
+        zone=zone,
+        rows=rows,
+        totals=totals,
+        median_in_sql=session.get_bind().dialect.name == "postgresql",
+    )
+    ordered = [rows[(d, w.id)] for w in wards for d in day_list]
+    return Stats(day_list, wards, ordered, [totals[d] for d in day_list])
+
+
+def aggregate_days(
+    *,
+    session: Session,
+    ward_ids: list[int],
+    day_list: list[date],
+    now: datetime,
+    zone: ZoneInfo,
+    rows: dict[tuple[date, int], StatRow],
+    totals: dict[date, StatRow],
+    median_in_sql: bool,
+) -> None:
+    """Add the statistics of the consecutive local days ``day_list`` for ``ward_ids`` to
+    ``rows`` (by (day, ward id)) and ``totals`` (by day), aggregated in SQL, grouped by ward and
+    day: a day is the index of the first local midnight after the moment (a ``CASE`` over the
+    boundaries, computed here in the zone, so daylight-saving days are right on every backend).
+    ``median_in_sql``: the acknowledgement median by ``percentile_cont`` (PostgreSQL); else the
+    minutes are collected in ``ack_minutes`` (SQLite has no median; the rollup keeps them)."""
+    if not day_list or not ward_ids:
+        return
+    days = len(day_list)
+    bounds = [datetime.combine(d, datetime.min.time(), tzinfo=zone) for d in day_list]
+    bounds.append(
+        datetime.combine(day_list[-1] + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    )
+    start, end = bounds[0], bounds[-1]
 
     def day_of(column):
         return case(*[(column < bounds[i + 1], i) for i in range(days)], else_=days - 1)
@@ -760,7 +848,7 @@ def statistics_by_area(
         # Counter.update adds: the day's total sums its wards
         add(index, ward_id, lambda r, k=kind.value, n=int(n): r.alerts.update({k: n}))
     acked = (*in_period, Alert.acknowledged_at.is_not(None))
-    if session.get_bind().dialect.name == "postgresql":
+    if median_in_sql:
         minutes = func.extract("epoch", Alert.acknowledged_at - Alert.created_at) / 60
         median = func.percentile_cont(0.5).within_group(minutes)
         for ward_id, index, value in session.execute(
@@ -775,8 +863,6 @@ def statistics_by_area(
         ):
             value = (acked_at - created_at).total_seconds() / 60
             add(index, ward_id, lambda r, v=value: r.ack_minutes.append(v))
-    ordered = [rows[(d, w.id)] for w in wards for d in day_list]
-    return Stats(day_list, wards, ordered, [totals[d] for d in day_list])
 
 
 def alert_kind_series(stats: Stats) -> dict[str, list[int]]:
