@@ -288,6 +288,25 @@ def ensure_database(url: str, reuse: bool, n: int) -> dict | None:
     return timings
 
 
+def roll_up(url: str) -> dict:
+    """What the scheduler's ``stats_rollup`` sweep does before anyone looks (the benchmark runs
+    no scheduler): roll up the finished days, timed."""
+    from datetime import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from server.dashboard.rollup import roll_up as sweep
+    from server.db import make_engine, make_session_factory
+
+    engine = make_engine(url)
+    with make_session_factory(engine)() as s:
+        t0 = time.perf_counter()
+        rows = sweep(session=s, now=dt.now(UTC), zone=ZoneInfo("Asia/Ho_Chi_Minh"), budget_s=600)
+        took = time.perf_counter() - t0
+    engine.dispose()
+    print(f"stats rollup: {rows:,} rows in {took:.1f} s", flush=True)
+    return {"rows": rows, "s": round(took, 1)}
+
+
 def refresh_phones(url: str, persons: list[int]) -> None:
     """Put the benchmark phones' prompt 22 open around now (a kept database ages)."""
     engine = create_engine(url)
@@ -421,6 +440,17 @@ def pick_person(url: str, area_id: int) -> int:
     return int(pid)
 
 
+def page_url(staff: Staff, page: int) -> str:
+    """The persons list's page ``page`` as its "→" links lead there (keyset ``after=``; a
+    server without them answers ``page=`` links, then this is the offset page)."""
+    path = "/dashboard/persons"
+    for _ in range(page - 1):
+        html = staff.get(path).text
+        links = re.findall(r'href="(/dashboard/persons\?[^"]*)"', html)
+        path = links[-1].replace("&amp;", "&")
+    return path
+
+
 def bench(url: str, n: int, runs: int) -> dict:
     active = n * 3 // 10
     phones = list(range(active, active - 40, -1))
@@ -439,7 +469,8 @@ def bench(url: str, n: int, runs: int) -> dict:
                     "persons": "/dashboard/persons",
                     "persons ?q=name": "/dashboard/persons?q=Lan",
                     "persons ?q=phone": f"/dashboard/persons?q=09{person:08d}",
-                    "persons page 20": "/dashboard/persons?page=20",
+                    "persons page 20 (offset)": "/dashboard/persons?page=20",
+                    "persons page 20 (keyset)": page_url(staff, 20),
                     "person page": f"/dashboard/persons/{person}",
                     "stats 7 days": "/dashboard/stats?days=7",
                     "stats CSV 31 days": "/dashboard/stats.csv?days=31",
@@ -498,7 +529,12 @@ def main() -> None:
     if args.fill_only:
         return
     load_start = os.getloadavg()[0]
+    try:
+        rollup = roll_up(url)
+    except ImportError:  # a checkout before the rollup (the "before" numbers)
+        rollup = None
     r = bench(url, n, args.runs)
+    r["rollup"] = rollup
     r.update(persons=n, runs=args.runs, fill=fill_timings, load_average_start=load_start,
              load_average_end=os.getloadavg()[0])  # fmt: skip
     table(r["pages"])

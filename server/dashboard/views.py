@@ -1191,9 +1191,7 @@ def stats_csv():
     data, root, days = _stats()
     lang = g.lang
     kinds = list(AlertKind)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    header = (
         [
             _t("day"),
             "area_code",
@@ -1206,23 +1204,40 @@ def stats_csv():
         + [i18n.label("alert_kind", k, lang) for k in kinds]
         + [_t("ack_median")]
     )
-    for r in data.rows:
-        writer.writerow(
-            [
-                r.day.isoformat(),
-                r.area.code,
-                r.area.name,
-                r.monitored,
-                r.due,
-                r.completed,
-                "" if r.compliance is None else r.compliance,
-            ]
-            + [r.alerts.get(k.value, 0) for k in kinds]
-            + ["" if r.ack_median is None else r.ack_median]
-        )
+
+    def lines():
+        # streamed a row at a time (issue 18): the body is never held whole, once as text and
+        # again as bytes; the rows themselves are bounded by wards × days (≤ 31), not by data
+        out = io.StringIO()
+        writer = csv.writer(out)
+
+        def take() -> bytes:
+            text = out.getvalue()
+            out.seek(0)
+            out.truncate()
+            return text.encode("utf-8")
+
+        writer.writerow(header)
+        yield "\ufeff".encode() + take()
+        for r in data.rows:
+            writer.writerow(
+                [
+                    r.day.isoformat(),
+                    r.area.code,
+                    r.area.name,
+                    r.monitored,
+                    r.due,
+                    r.completed,
+                    "" if r.compliance is None else r.compliance,
+                ]
+                + [r.alerts.get(k.value, 0) for k in kinds]
+                + ["" if r.ack_median is None else r.ack_median]
+            )
+            yield take()
+
     name = f"isocheck-thong-ke-{data.days[-1].isoformat()}-{days}d.csv"
     return Response(
-        ("\ufeff" + out.getvalue()).encode("utf-8"),
+        lines(),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
