@@ -293,3 +293,99 @@ def test_keyset_pages_return_the_same_rows_as_offset_pages(session, clock):
     expected = sorted(zip(keys, people, strict=True), key=lambda t: t[0])
     assert [p.id for p in people] == [p.id for _, p in expected]
 
+
+
+# --- bounded growth -------------------------------------------------------------------------
+
+
+def test_retention_sweep_trims_only_old_delivered_outbox_rows_and_archives_old_audit(session,
+                                                                                      clock):
+    from sqlalchemy import select
+
+    from server import retention
+    from server.audit import AuditEvent
+    from server.enums import NotificationState
+    from server.notify.models import Notification
+    from server.retention import AuditArchive
+
+    now = clock.now()
+    old, recent = now - timedelta(days=40), now - timedelta(days=5)
+
+    def outbox(key: str, state: NotificationState, sent_at, created):
+        session.add(Notification(channel="log", recipient="x", payload={}, idempotency_key=key,
+                                 state=state, attempts=1, next_attempt_at=created,
+                                 created_at=created, sent_at=sent_at))  # fmt: skip
+
+    outbox("old-sent", NotificationState.sent, old, old)
+    outbox("recent-sent", NotificationState.sent, recent, recent)
+    outbox("old-pending", NotificationState.pending, None, old)  # not delivered: kept
+    outbox("old-dead", NotificationState.dead, None, old)  # an operator may requeue it: kept
+    for at, action in ((now - timedelta(days=400), "old.one"), (now - timedelta(days=10), "new")):
+        session.add(AuditEvent(at=at, actor_kind="system", action=action, target_kind="person",
+                               target_id=1, details={"k": 1}))  # fmt: skip
+    session.commit()
+    old_event = session.scalar(select(AuditEvent).where(AuditEvent.action == "old.one"))
+    moved = retention.sweep(session=session, now=now, outbox_days=30, audit_days=365, limit=1)
+    assert moved == 2
+    keys = set(session.scalars(select(Notification.idempotency_key)))
+    assert keys == {"recent-sent", "old-pending", "old-dead"}
+    [archived] = session.scalars(select(AuditArchive)).all()
+    assert (archived.id, archived.action, archived.details) == (old_event.id, "old.one", {"k": 1})
+    assert archived.archived_at == now
+    actions = sorted(session.scalars(select(AuditEvent.action)))
+    assert actions == ["new", "retention.sweep"]
+    run = session.scalar(select(AuditEvent).where(AuditEvent.action == "retention.sweep"))
+    assert run.details["outbox_deleted"] == 1 and run.details["audit_archived"] == 1
+    # nothing more to do: nothing moved, no second audit event; 0 days keeps everything
+    assert retention.sweep(session=session, now=now, outbox_days=30, audit_days=365, limit=10) == 0
+    later = now + timedelta(days=60)
+    assert retention.sweep(session=session, now=later, outbox_days=0, audit_days=0, limit=10) == 0
+    assert len(session.scalars(select(AuditEvent)).all()) == 2
+
+
+def test_non_reporting_sweep_walks_the_table_by_cursor(session, clock):
+    from sqlalchemy import select
+
+    from server.alerts.models import Alert
+    from server.alerts.non_reporting import raise_non_reporting
+    from server.config import load_settings
+    from server.declarations.models import Declaration
+    from server.enums import AlertKind
+    from server.schedule.policy import resolver_for
+
+    world = MiniWorld(session, clock.now())
+    now, window = world.now, timedelta(hours=24)
+    people = [world.person() for _ in range(7)]
+    for p in people:
+        p.isolation_start = now - timedelta(days=3)
+    for p in people[1::2]:  # these declared: never alerted
+        session.add(Declaration(person_id=p.id, measured_at=now - timedelta(hours=1),
+                                received_at=now - timedelta(hours=1), symptoms=[],
+                                fired_rules=[]))  # fmt: skip
+    session.commit()
+    resolver = resolver_for(session=session, settings=load_settings())
+    silent = [p.id for p in people[0::2]]
+    raised, cursor = raise_non_reporting(session=session, now=now, window=window,
+                                         resolver=resolver, limit=2)  # fmt: skip
+    assert (raised, cursor) == (2, silent[1])  # the next batch starts after the last one seen
+    raised, cursor = raise_non_reporting(session=session, now=now, window=window,
+                                         resolver=resolver, limit=2, after_id=cursor)  # fmt: skip
+    assert (raised, cursor) == (2, silent[3])
+    raised, cursor = raise_non_reporting(session=session, now=now, window=window,
+                                         resolver=resolver, limit=2, after_id=cursor)  # fmt: skip
+    assert (raised, cursor) == (0, 0)  # the end of the table: the sweep stops
+    session.commit()
+    alerted = sorted(session.scalars(select(Alert.person_id).where(
+        Alert.kind == AlertKind.non_reporting)))  # fmt: skip
+    assert alerted == silent
+
+
+def test_statistics_csv_is_streamed(app, client, session, clock):
+    from tests.dashboard.world import log_in
+
+    world = MiniWorld(session, clock.now())
+    log_in(client, world.staff)
+    r = client.get("/dashboard/stats.csv?days=3")
+    assert r.status_code == 200 and r.is_streamed
+    lines = r.get_data().decode("utf-8-sig").strip().splitlines()
+    assert len(lines) == 1 + 3 and lines[1].split(",")[1] == world.ward.code
