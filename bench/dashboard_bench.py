@@ -27,7 +27,8 @@
    charts, statistics (7 days) and the statistics CSV (31 days). Phones of isolating persons
    call ``listMyHistory`` and ``getCurrentPrompt`` with their device tokens.
 
-Prints one table (p50, p95, max, statements, bytes) and writes
+Prints one table (p50, p95, max, the app's and the database's CPU ms per request, statements,
+bytes) and writes
 ``bench/results/dashboard_bench.json`` under the key ``quick``/``full`` (and ``--label``).
 """
 
@@ -405,9 +406,44 @@ class Staff:
                              allow_redirects=False)  # fmt: skip
 
 
+class CpuMeter:
+    """CPU time (user + system) spent by the gunicorn workers and by the PostgreSQL backends of
+    the bench database, read from /proc: the requests run one at a time, so the growth over a
+    page's runs divided by the runs is that page's CPU cost, whatever else loads the machine
+    (wall times here are several times their idle value; CPU time is not)."""
+
+    TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, master: int, url: str) -> None:
+        self.master, self.name = master, url.rsplit("/", 1)[1]
+        self.engine = create_engine(url.rsplit("/", 1)[0] + "/postgres")
+
+    @staticmethod
+    def _ticks(pid: int | str) -> int:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0
+        return int(fields[11]) + int(fields[12])  # utime, stime
+
+    def sample(self) -> tuple[float, float]:
+        children = Path(f"/proc/{self.master}/task/{self.master}/children").read_text().split()
+        with self.engine.connect() as c:
+            backends = c.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": self.name}
+            ).all()
+        app = sum(self._ticks(p) for p in children) * self.TICK_MS
+        db = sum(self._ticks(p) for p in backends) * self.TICK_MS
+        return app, db
+
+
+METER: CpuMeter | None = None
+
+
 def timed(call, runs: int) -> dict:
     times, stmts, sizes, status = [], [], [], set()
     call()  # warm (template compile, connection)
+    cpu0 = METER.sample() if METER else (0.0, 0.0)
     for _ in range(runs):
         t0 = time.perf_counter()
         r = call()
@@ -415,8 +451,11 @@ def timed(call, runs: int) -> dict:
         status.add(r.status_code)
         stmts.append(int(r.headers.get("X-SQL-Statements", -1)))
         sizes.append(len(r.content))
+    cpu1 = METER.sample() if METER else (0.0, 0.0)
     times.sort()
     return {
+        "app_cpu_ms": round((cpu1[0] - cpu0[0]) / runs, 1),
+        "db_cpu_ms": round((cpu1[1] - cpu0[1]) / runs, 1),
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[max(0, round(0.95 * len(times)) - 1)], 1),
         "max_ms": round(times[-1], 1),
@@ -458,6 +497,8 @@ def bench(url: str, n: int, runs: int) -> dict:
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         proc, base, log = start_server(url, Path(tmp))
+        global METER
+        METER = CpuMeter(proc.pid, url)
         try:
             for scope, area_id in (("ward", 22), ("district", 2), ("city", 1)):
                 staff = Staff(base, STAFF[scope])
@@ -492,6 +533,7 @@ def bench(url: str, n: int, runs: int) -> dict:
             results["phone: getCurrentPrompt"] = timed(lambda: phone("/api/v1/me/prompt"), runs)
             rss = worker_peak_rss_mb(proc.pid)
         finally:
+            METER.engine.dispose()
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
         errors = [line for line in log.read_text().splitlines() if "Traceback" in line]
@@ -499,11 +541,12 @@ def bench(url: str, n: int, runs: int) -> dict:
 
 
 def table(pages: dict) -> None:
-    print(f"| {'page':<36} | p50 ms | p95 ms | max ms | SQL | bytes | status |")
-    print(f"|{'-' * 38}|-------:|-------:|-------:|----:|------:|--------|")
+    print(f"| {'page':<36} | p50 ms | p95 ms | max ms | app CPU ms | db CPU ms | SQL | bytes |")
+    print(f"|{'-' * 38}|-------:|-------:|-------:|-----------:|----------:|----:|------:|")
     for page, r in pages.items():
         print(f"| {page:<36} | {r['p50_ms']:>6} | {r['p95_ms']:>6} | {r['max_ms']:>6} | "
-              f"{r['statements']:>3} | {r['bytes']:>5} | {r['status']} |")  # fmt: skip
+              f"{r['app_cpu_ms']:>10} | {r['db_cpu_ms']:>9} | {r['statements']:>3} | "
+              f"{r['bytes']:>5} |")  # fmt: skip
 
 
 def main() -> None:
