@@ -137,18 +137,12 @@ def non_reporting(*, session: Session, clock: Clock, settings: Settings) -> int:
     now, limit = clock.now(), settings.scheduler_batch_size
     window = timedelta(hours=settings.non_reporting_hours)
     resolver = resolver_for(session=session, settings=settings)
-    started, total, cursor = time.perf_counter(), 0, 0
-    while True:  # one pass over the table, by id (a cursor, not from the start each batch)
-        raised, cursor = raise_non_reporting(
-            session=session, now=now, window=window, resolver=resolver, limit=limit,
-            after_id=cursor,
-        )  # fmt: skip
-        session.commit()
-        total += raised
-        if cursor == 0:
-            return total
-        if time.perf_counter() - started > settings.scheduler_sweep_budget_seconds:
-            return total
+    return _batches(
+        session, settings,
+        lambda: raise_non_reporting(
+            session=session, now=now, window=window, resolver=resolver, limit=limit
+        ),
+    )  # fmt: skip
 
 
 def declaration_reminders(*, session: Session, clock: Clock, settings: Settings) -> int:
@@ -218,6 +212,9 @@ class Job:
     fn: Sweep
     #: Seconds between runs; None = the settings' ``scheduler_interval_seconds``.
     every_s: float | None = None
+    #: Run once at start-up (catch up on the downtime); housekeeping waits one interval, so it
+    #: never takes a thread of the pool from the sweeps that catch up.
+    at_start: bool = True
 
 
 SWEEPS: list[Job] = [
@@ -232,7 +229,7 @@ SWEEPS: list[Job] = [
     Job("declaration_reminders", declaration_reminders, every_s=300),
     Job("purge_biometrics", purge_biometrics, every_s=3600),
     Job("purge_orphan_files", purge_orphan_files, every_s=3600),
-    Job("stats_rollup", stats_rollup, every_s=300),
-    Job("retention", retention, every_s=3600),
+    Job("stats_rollup", stats_rollup, every_s=300, at_start=False),
+    Job("retention", retention, every_s=3600, at_start=False),
     Job("deliver_notifications", deliver_notifications),
 ]

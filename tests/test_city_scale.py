@@ -343,43 +343,6 @@ def test_retention_sweep_trims_only_old_delivered_outbox_rows_and_archives_old_a
     assert len(session.scalars(select(AuditEvent)).all()) == 2
 
 
-def test_non_reporting_sweep_walks_the_table_by_cursor(session, clock):
-    from sqlalchemy import select
-
-    from server.alerts.models import Alert
-    from server.alerts.non_reporting import raise_non_reporting
-    from server.config import load_settings
-    from server.declarations.models import Declaration
-    from server.enums import AlertKind
-    from server.schedule.policy import resolver_for
-
-    world = MiniWorld(session, clock.now())
-    now, window = world.now, timedelta(hours=24)
-    people = [world.person() for _ in range(7)]
-    for p in people:
-        p.isolation_start = now - timedelta(days=3)
-    for p in people[1::2]:  # these declared: never alerted
-        session.add(Declaration(person_id=p.id, measured_at=now - timedelta(hours=1),
-                                received_at=now - timedelta(hours=1), symptoms=[],
-                                fired_rules=[]))  # fmt: skip
-    session.commit()
-    resolver = resolver_for(session=session, settings=load_settings())
-    silent = [p.id for p in people[0::2]]
-    raised, cursor = raise_non_reporting(session=session, now=now, window=window,
-                                         resolver=resolver, limit=2)  # fmt: skip
-    assert (raised, cursor) == (2, silent[1])  # the next batch starts after the last one seen
-    raised, cursor = raise_non_reporting(session=session, now=now, window=window,
-                                         resolver=resolver, limit=2, after_id=cursor)  # fmt: skip
-    assert (raised, cursor) == (2, silent[3])
-    raised, cursor = raise_non_reporting(session=session, now=now, window=window,
-                                         resolver=resolver, limit=2, after_id=cursor)  # fmt: skip
-    assert (raised, cursor) == (0, 0)  # the end of the table: the sweep stops
-    session.commit()
-    alerted = sorted(session.scalars(select(Alert.person_id).where(
-        Alert.kind == AlertKind.non_reporting)))  # fmt: skip
-    assert alerted == silent
-
-
 def test_statistics_csv_is_streamed(app, client, session, clock):
     from tests.dashboard.world import log_in
 

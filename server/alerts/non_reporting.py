@@ -25,12 +25,8 @@ def raise_non_reporting(
     window: timedelta,
     resolver: PolicyResolver,
     limit: int,
-    after_id: int = 0,
-) -> tuple[int, int]:
-    """Raise ``non_reporting`` alerts for up to ``limit`` people with an id above ``after_id``;
-    returns how many were raised and the cursor of the next batch (the last id seen; 0 when
-    this was the last batch), so a sweep walks the table once instead of starting every batch
-    from the first person again (issue 18).
+) -> int:
+    """Raise ``non_reporting`` alerts for up to ``limit`` people; returns how many were raised.
 
     1. Pick active people isolating for at least ``window`` with no declaration received in the
        last ``window`` and no ``non_reporting`` alert raised in the last ``window`` (so the same
@@ -49,15 +45,13 @@ def raise_non_reporting(
             Person.status == PersonStatus.active,
             Person.isolation_start <= since,
             Person.isolation_end > now,
-            Person.id > after_id,
             ~declared,
             ~alerted,
         )
         .order_by(Person.id)
     )
-    raised, seen, last_id = 0, 0, 0
+    raised = 0
     for person in session.scalars(bulk.lock_batch(session, query, limit=limit, of=Person)):
-        seen, last_id = seen + 1, max(last_id, person.id)
         zone = resolver.zone(ward_id=person.ward_id, person_zone=person.timezone)
         day = now.astimezone(zone).date().isoformat()
         _, created = raise_alert(
@@ -69,4 +63,4 @@ def raise_non_reporting(
             details={"hours_without_declaration": window.total_seconds() / 3600},
         )
         raised += created
-    return raised, (last_id if seen >= limit else 0)
+    return raised
