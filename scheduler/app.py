@@ -7,6 +7,7 @@ restarted scheduler simply sweeps again and catches up (docs/architecture.md).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -45,6 +46,8 @@ def build_scheduler(
             name=job.name,
             args=(job.name, job.fn),
             kwargs={"session_factory": session_factory, "clock": clock, "settings": settings},
-            next_run_time=clock.now(),  # run once at start-up: catch up on what the downtime left
+            # run once at start-up: catch up on what the downtime left (housekeeping: later)
+            next_run_time=clock.now()
+            + timedelta(seconds=0 if job.at_start else job.every_s or 0),
         )
     return scheduler

@@ -186,12 +186,35 @@ def purge_orphan_files(*, session: Session, clock: Clock, settings: Settings) ->
     )
 
 
+def stats_rollup(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Roll up finished days into ``stats_daily`` for the statistics page (issue 18)."""
+    from server.dashboard.scheduled import roll_up
+
+    return roll_up(
+        session=session, now=clock.now(), zone=settings.zone,
+        budget_s=settings.scheduler_sweep_budget_seconds,
+    )  # fmt: skip
+
+
+def retention(*, session: Session, clock: Clock, settings: Settings) -> int:
+    """Delete delivered outbox rows and archive old audit events (issue 18, audited)."""
+    from server.flows import retention as sweep
+
+    return sweep.sweep(
+        session=session, now=clock.now(), outbox_days=settings.outbox_retention_days,
+        audit_days=settings.audit_retention_days, limit=settings.scheduler_batch_size,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
     fn: Sweep
     #: Seconds between runs; None = the settings' ``scheduler_interval_seconds``.
     every_s: float | None = None
+    #: Run once at start-up (catch up on the downtime); housekeeping waits one interval, so it
+    #: never takes a thread of the pool from the sweeps that catch up.
+    at_start: bool = True
 
 
 SWEEPS: list[Job] = [
@@ -206,5 +229,7 @@ SWEEPS: list[Job] = [
     Job("declaration_reminders", declaration_reminders, every_s=300),
     Job("purge_biometrics", purge_biometrics, every_s=3600),
     Job("purge_orphan_files", purge_orphan_files, every_s=3600),
+    Job("stats_rollup", stats_rollup, every_s=300, at_start=False),
+    Job("retention", retention, every_s=3600, at_start=False),
     Job("deliver_notifications", deliver_notifications),
 ]

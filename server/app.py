@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask, g
@@ -62,6 +63,8 @@ def create_app(
     problem.init_app(app)
     validation.init_app(app)  # NUL bytes refused for every route (issue 13, finding 6)
     observability.init_app(app)
+    if os.environ.get(observability.SQL_COUNT_ENV) == "1":
+        observability.count_statements(app, state.engine)
 
     @app.after_request
     def _end_session(response):

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     retention_days: float = Field(
         14.0, ge=0, description="Days after release before photos, selfies and templates are purged"
     )
+    outbox_retention_days: float = Field(
+        30.0, ge=0, description="Days a delivered notification (outbox row) is kept; 0 = forever"
+    )
+    audit_retention_days: float = Field(
+        365.0,
+        ge=0,
+        description="Days audit events stay in the live table before the retention sweep moves "
+        "them to audit_events_archive; 0 = never",
+    )
     non_reporting_hours: float = Field(
         24.0, gt=0, description="Hours without a health declaration before a non_reporting alert"
     )

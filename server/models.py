@@ -2,8 +2,9 @@
 
 from server.alerts.models import Alert, AlertOccurrence
 from server.checkins.models import CheckinAttempt, CheckinPrompt
-from server.core.audit import AuditEvent
+from server.core.audit import AuditArchive, AuditEvent
 from server.core.db import Base
+from server.dashboard.rollup import StatsDaily
 from server.declarations.models import Declaration
 from server.fhir.models import FhirExportJob
 from server.heartbeat import SchedulerHeartbeat
@@ -24,6 +25,7 @@ __all__ = [
     "Alert",
     "AlertOccurrence",
     "Area",
+    "AuditArchive",
     "AuditEvent",
     "Base",
     "CheckinAttempt",
@@ -37,5 +39,6 @@ __all__ = [
     "SchedulePlan",
     "SchedulerHeartbeat",
     "StaffUser",
+    "StatsDaily",
     "StoredImage",
 ]

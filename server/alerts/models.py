@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import Base, utcnow
@@ -25,6 +25,16 @@ class Alert(Base):
     __table_args__ = (
         Index("ix_alerts_state_next_escalation", "state", "next_escalation_at"),
         Index("ix_alerts_area_state", "area_id", "state"),
+        # the alert queue (open and acknowledged, most urgent first) and statistics (issue 18)
+        Index(
+            "ix_alerts_queue",
+            "severity",
+            "created_at",
+            "id",
+            postgresql_where=text("state IN ('open', 'acknowledged')"),
+            sqlite_where=text("state IN ('open', 'acknowledged')"),
+        ),
+        Index("ix_alerts_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from flask import Blueprint, g, jsonify, request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server.api.serialize import attempt_json, iso, person_summary, prompt_json
 from server.checkins import judging
@@ -352,14 +352,28 @@ def list_my_history():
         .order_by(CheckinPrompt.opens_at.desc())
         .limit(limit)
     ).all()
+    # the latest attempt of every prompt on the page in one statement, not one per prompt
+    # (issue 18: the statement count no longer grows with ``limit``)
+    latest = (
+        select(func.max(CheckinAttempt.id))
+        .where(CheckinAttempt.prompt_id.in_([p.id for p in prompts]))
+        .group_by(CheckinAttempt.prompt_id)
+    )
+    last_of = (
+        {
+            prompt_id: (decision, code)
+            for prompt_id, decision, code in s.execute(
+                select(
+                    CheckinAttempt.prompt_id, CheckinAttempt.decision, CheckinAttempt.code
+                ).where(CheckinAttempt.id.in_(latest))
+            )
+        }
+        if prompts
+        else {}
+    )
     items = []
     for p in prompts:
-        last = s.scalar(
-            select(CheckinAttempt)
-            .where(CheckinAttempt.prompt_id == p.id)
-            .order_by(CheckinAttempt.id.desc())
-            .limit(1)
-        )
+        decision, code = last_of.get(p.id, (None, None))
         items.append(
             {
                 "prompt_id": p.id,
@@ -368,8 +382,8 @@ def list_my_history():
                 "opens_at": iso(p.opens_at),
                 "due_at": iso(p.due_at),
                 "attempts_used": p.attempts_used,
-                "last_result": last.decision.value if last and last.decision else None,
-                "last_code": last.code if last else None,
+                "last_result": decision.value if decision else None,
+                "last_code": code,
             }
         )
     s.commit()

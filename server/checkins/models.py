@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.core.db import Base, utcnow
@@ -13,6 +13,14 @@ from server.core.enums import AttemptDecision, PromptKind, PromptState, db_enum
 
 if TYPE_CHECKING:
     from server.people.models import StoredImage
+
+
+#: The attempts the review queue lists by default (dashboard ``review_queue``): the predicate of
+#: the partial index ``ix_checkin_attempts_review_queue``.
+REVIEW_WAITING = (
+    "review_outcome IS NULL AND (decision = 'review' OR (decision = 'rejected' AND "
+    "code IN ('face_mismatch', 'liveness_failed', 'replayed_image')))"
+)
 
 
 class CheckinPrompt(Base):
@@ -25,6 +33,8 @@ class CheckinPrompt(Base):
         UniqueConstraint("person_id", "slot_key"),
         Index("ix_checkin_prompts_state_opens_at", "state", "opens_at"),
         Index("ix_checkin_prompts_state_due_at", "state", "due_at"),
+        # statistics by day and their rollup (issue 18)
+        Index("ix_checkin_prompts_due_at", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,7 +64,17 @@ class CheckinAttempt(Base):
     """One selfie upload answering a prompt, stored before it is judged."""
 
     __tablename__ = "checkin_attempts"
-    __table_args__ = (UniqueConstraint("device_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("device_id", "idempotency_key"),
+        # the review queue, oldest first: only the attempts waiting for a person (issue 18)
+        Index(
+            "ix_checkin_attempts_review_queue",
+            "received_at",
+            "id",
+            postgresql_where=text(REVIEW_WAITING),
+            sqlite_where=text(REVIEW_WAITING),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     prompt_id: Mapped[int] = mapped_column(ForeignKey("checkin_prompts.id"), index=True)

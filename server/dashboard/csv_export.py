@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 from server.core.enums import AlertKind
 from server.dashboard import i18n
 from server.dashboard.statistics import Stats
 
 
-def stats_csv(data: Stats, *, days: int, lang: str) -> tuple[bytes, str]:
-    """The CSV bytes of ``data`` (headers in ``lang``) and the download's file name."""
+def stats_csv(data: Stats, *, days: int, lang: str) -> tuple[Iterator[bytes], str]:
+    """The CSV of ``data`` (headers in ``lang``), streamed a row at a time (issue 18: the body is
+    never held whole, once as text and again as bytes; the rows are bounded by wards × days), and
+    the download's file name."""
     kinds = list(AlertKind)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
+    header = (
         [
             i18n.text("day", lang),
             "area_code",
@@ -29,19 +30,34 @@ def stats_csv(data: Stats, *, days: int, lang: str) -> tuple[bytes, str]:
         + [i18n.label("alert_kind", k, lang) for k in kinds]
         + [i18n.text("ack_median", lang)]
     )
-    for r in data.rows:
-        writer.writerow(
-            [
-                r.day.isoformat(),
-                r.area.code,
-                r.area.name,
-                r.monitored,
-                r.due,
-                r.completed,
-                "" if r.compliance is None else r.compliance,
-            ]
-            + [r.alerts.get(k.value, 0) for k in kinds]
-            + ["" if r.ack_median is None else r.ack_median]
-        )
+
+    def lines() -> Iterator[bytes]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+
+        def take() -> bytes:
+            text = out.getvalue()
+            out.seek(0)
+            out.truncate()
+            return text.encode("utf-8")
+
+        writer.writerow(header)
+        yield "\ufeff".encode() + take()
+        for r in data.rows:
+            writer.writerow(
+                [
+                    r.day.isoformat(),
+                    r.area.code,
+                    r.area.name,
+                    r.monitored,
+                    r.due,
+                    r.completed,
+                    "" if r.compliance is None else r.compliance,
+                ]
+                + [r.alerts.get(k.value, 0) for k in kinds]
+                + ["" if r.ack_median is None else r.ack_median]
+            )
+            yield take()
+
     name = f"isocheck-thong-ke-{data.days[-1].isoformat()}-{days}d.csv"
-    return ("\ufeff" + out.getvalue()).encode("utf-8"), name
+    return lines(), name

@@ -192,3 +192,30 @@ def init_app(app: Flask) -> None:
         elif settings.is_production:
             abort(404)
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+#: Set to ``1`` to count SQL statements per request (bench/dashboard_bench.py): each response
+#: carries ``X-SQL-Statements``. Off by default: the listener costs a little on every statement.
+SQL_COUNT_ENV = "ISOCHECK_SQL_STATEMENTS_HEADER"
+
+
+def count_statements(app: Flask, engine) -> None:
+    """Count the statements each request sends (one per round trip, ``before_cursor_execute``)
+    and answer the number in ``X-SQL-Statements``. Statements outside a request (the in-process
+    scheduler) are not counted. A streamed body's statements after the headers are not in it."""
+    from flask import has_app_context
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*_args) -> None:
+        if has_app_context() and "sql_statements" in g:
+            g.sql_statements += 1
+
+    @app.before_request
+    def _reset() -> None:
+        g.sql_statements = 0
+
+    @app.after_request
+    def _header(response: Response) -> Response:
+        response.headers["X-SQL-Statements"] = str(g.get("sql_statements", 0))
+        return response

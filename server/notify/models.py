@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import Base, utcnow
@@ -18,7 +18,16 @@ class Notification(Base):
     drop the (at most one) duplicate that at-least-once delivery allows."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_state_next_attempt", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notifications_state_next_attempt", "state", "next_attempt_at"),
+        # the retention sweep: delivered rows, oldest first (issue 18)
+        Index(
+            "ix_notifications_sent_at",
+            "sent_at",
+            postgresql_where=text("state = 'sent'"),
+            sqlite_where=text("state = 'sent'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))

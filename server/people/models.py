@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.core.db import Base, utcnow
@@ -71,10 +71,32 @@ class StaffUser(Base):
     area: Mapped[Area | None] = relationship()
 
 
+#: The expressions of the expression index ``ix_persons_risk_sort``.
+RISK_SORT_EXPRESSIONS = (
+    "(-\nCASE\n    WHEN risk_level = 'red' THEN 4\n    WHEN risk_level = 'orange' THEN 3\n"
+    "    WHEN risk_level = 'yellow' THEN 2\n    WHEN risk_level = 'green' THEN 1\n    ELSE 0\nEND)",
+    "(\nCASE\n    WHEN is_high_risk IS TRUE THEN 0\n    ELSE 1\nEND)",
+)
+
+
 class Person(Base):
     """A person in home isolation (người cách ly tại nhà)."""
 
     __tablename__ = "persons"
+    __table_args__ = (
+        # the persons list's keyset pages (issue 18); the risk order's expression is
+        # server.dashboard.service.person_sort_keys("risk"), with the same constants
+        Index("ix_persons_name_sort", "full_name", "id"),
+        Index(
+            "ix_persons_risk_sort",
+            # written as PostgreSQL prints them back, so migrations compare equal to the model
+            text(RISK_SORT_EXPRESSIONS[0]),
+            text(RISK_SORT_EXPRESSIONS[1]),
+            "full_name",
+            "id",
+        ),
+        Index("ix_persons_end_sort", "isolation_end", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     full_name: Mapped[str] = mapped_column(String(200))

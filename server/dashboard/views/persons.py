@@ -43,13 +43,22 @@ def persons():
     q = request.args.get("q", "")
     sort = request.args.get("sort", "risk")
     page = max(int_arg("page") or 1, 1)
+    # "→" carries the last row's id (keyset, issue 18): the next page starts where this one
+    # ended instead of reading and dropping every row before it; a bare ?page=N still works
+    after_id = int_arg("after")
+    after = None
+    if after_id is not None:
+        after = person_in_scope(session=db_session(), staff=g.staff, person_id=after_id)
+        if after is None:
+            abort(404)
     rows = svc.person_list(
         session=db_session(),
         staff=g.staff,
         q=q,
         sort=sort,
         limit=PAGE_SIZE + 1,
-        offset=(page - 1) * PAGE_SIZE,
+        offset=0 if after is not None else (page - 1) * PAGE_SIZE,
+        after=after,
     )
     return render_template(
         "dashboard/persons.html",
@@ -58,6 +67,7 @@ def persons():
         sort=sort,
         page=page,
         more=len(rows) > PAGE_SIZE,
+        next_after=rows[PAGE_SIZE - 1][0].id if len(rows) > PAGE_SIZE else None,
     )
 
 

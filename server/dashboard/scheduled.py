@@ -1,0 +1,58 @@
+"""What the scheduler runs for the dashboard: the daily statistics rollup (issue 18; the table
+and its rules: :mod:`server.dashboard.rollup`, the aggregation: :mod:`server.dashboard.statistics`).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.orm import Session
+
+from server.core.enums import AreaKind
+from server.dashboard.rollup import LOCK_KEY, StatsDaily, days_to_roll_up
+from server.dashboard.statistics import StatRow, aggregate_days
+from server.people.models import Area
+
+
+def roll_up_day(*, session: Session, day: date, now: datetime, zone: ZoneInfo) -> int:
+    """(Re)write the rows of ``day`` for every ward; returns the rows written."""
+    wards = list(session.scalars(select(Area).where(Area.kind == AreaKind.ward)))
+    rows = {(day, w.id): StatRow(day, w) for w in wards}
+    totals = {day: StatRow(day, None)}
+    aggregate_days(
+        session=session, ward_ids=[w.id for w in wards], day_list=[day], now=now, zone=zone,
+        rows=rows, totals=totals, median_in_sql=False,
+    )  # fmt: skip
+    session.execute(delete(StatsDaily).where(StatsDaily.zone == zone.key, StatsDaily.day == day))
+    values: list[dict[str, Any]] = [
+        {
+            "ward_id": ward_id, "day": day, "zone": zone.key, "monitored": r.monitored,
+            "due": r.due, "completed": r.completed, "alerts": dict(r.alerts),
+            "ack_minutes": sorted(round(m, 3) for m in r.ack_minutes), "computed_at": now,
+        }
+        for (_, ward_id), r in rows.items()
+    ]  # fmt: skip
+    if values:
+        session.execute(insert(StatsDaily), values)
+    return len(values)
+
+
+def roll_up(*, session: Session, now: datetime, zone: ZoneInfo, budget_s: float) -> int:
+    """The scheduler's sweep: roll up the days that need it, in one transaction (under an
+    advisory lock on PostgreSQL, so two schedulers do not write the same day), until done or
+    ``budget_s`` is spent (the next run continues). Returns the rows written."""
+    started, written = time.perf_counter(), 0
+    if session.get_bind().dialect.name == "postgresql":
+        got = session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        if not got:
+            return 0  # another scheduler is on it
+    for day in days_to_roll_up(session=session, now=now, zone=zone):
+        written += roll_up_day(session=session, day=day, now=now, zone=zone)
+        if time.perf_counter() - started > budget_s:
+            break
+    session.commit()
+    return written
