@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from server.schedule.policy import DEFAULT_TIMEZONE
+
 #: Secret keys that are obviously placeholders and are refused in production mode.
 WEAK_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret", "isocheck", "demo"})
 #: Shortest secret key accepted in production (characters).
@@ -55,7 +57,7 @@ class Settings(BaseSettings):
         "",
         description="Fernet key: images and face templates at rest; required in production",
     )
-    timezone: str = Field("Asia/Ho_Chi_Minh", description="Default zone for schedules")
+    timezone: str = Field(DEFAULT_TIMEZONE, description="Default zone for schedules")
     host: str = Field("127.0.0.1", description="`isocheck serve` bind address")
     port: int = Field(8000, ge=1, le=65535, description="`isocheck serve` port")
     max_upload_bytes: int = Field(

@@ -28,6 +28,7 @@ from server.notify.routing import (
     validate_routing,
 )
 from server.people.models import Area, Person, StaffUser, path_ids
+from server.schedule.policy import zone_resolver
 
 
 def notify_level(*, session: Session, alert: AlertFacts, now: datetime) -> int:
@@ -148,6 +149,7 @@ def alert_rows(
         return [found[k] for k in sorted(found)]
 
     rows: dict[str, dict[str, Any]] = {}
+    zones = zone_resolver(session=session)  # times in the ward's zone (ward → district → city)
     for alert in alerts:
         person, ward = persons[alert.person_id], wards[alert.area_id]
         level = alert.escalation_level
@@ -160,7 +162,10 @@ def alert_rows(
                     routings[ward.id] = validate_routing(area.escalation_policy[ROUTING_KEY])
                     break
         routing = routings[ward.id]
-        payload = alert_payload(alert=alert, person=person, ward=ward, level=level)
+        payload = alert_payload(
+            alert=alert, person=person, ward=ward, level=level,
+            zone=zones.zone(ward_id=ward.id, person_zone=None),
+        )  # fmt: skip
         base = f"alert:{alert.id}:L{level}"
         mine: dict[str, dict[str, Any]] = {}
 

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from server.core.enums import AlertKind
 from server.people.models import Area, Person
 
-DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 
 class AlertFacts(Protocol):
     """What notify reads of an alert (:class:`server.alerts.models.Alert` has all of it). Notify
@@ -61,9 +60,12 @@ PERSON_TEXTS_EN: dict[str, tuple[str, str]] = {
 GENERIC_PERSON_TEXT_EN = ("isocheck", "You have a new notification. Open isocheck to see it.")
 
 
-def alert_payload(*, alert: AlertFacts, person: Person, ward: Area, level: int) -> dict[str, Any]:
+def alert_payload(
+    *, alert: AlertFacts, person: Person, ward: Area, level: int, zone: ZoneInfo
+) -> dict[str, Any]:
     """The payload sent for ``alert`` at escalation ``level`` (same for every channel):
-    ``kind``, ``title``/``body`` (push), ``text`` (e-mail) and ``data`` (ids, as strings)."""
+    ``kind``, ``title``/``body`` (push), ``text`` (e-mail) and ``data`` (ids, as strings).
+    Times are shown in ``zone``, the ward's (``schedule.policy.PolicyResolver.zone``)."""
     vi, en = ALERT_NAMES.get(alert.kind, (alert.kind.value, alert.kind.value))
     level_vi, level_en = LEVEL_NAMES.get(level, (str(level), str(level)))
     title = f"Cảnh báo mức {alert.severity}: {vi} — {ward.name}"
@@ -79,7 +81,7 @@ def alert_payload(*, alert: AlertFacts, person: Person, ward: Area, level: int) 
         f"Alert #{alert.id}: {en} (severity {alert.severity}/4)\n\n"
         f"Phường / ward: {ward.name} ({ward.code})\n"
         f"Người cách ly / person: #{person.id}\n"
-        f"Lúc / raised at: {_local(alert.created_at, ward.timezone)}\n"
+        f"Lúc / raised at: {_local(alert.created_at, zone)}\n"
         f"{escalated}\n"
         "Đăng nhập bảng điều khiển isocheck để xem chi tiết và xác nhận.\n"
         "Sign in to the isocheck dashboard to see the details and acknowledge.\n"
@@ -100,9 +102,10 @@ def alert_payload(*, alert: AlertFacts, person: Person, ward: Area, level: int) 
     }
 
 
-def person_payload(*, person: Person, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload for a message to ``person``: the caller's ``payload`` becomes ``data`` (e.g.
+def person_payload(*, kind: str, payload: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """The payload for a message to a person: the caller's ``payload`` becomes ``data`` (e.g.
     ``prompt_id``, ``due_at``); ``title``/``body``/``ttl_seconds`` in it override the defaults.
+    Times are shown in ``zone``, the person's (``schedule.policy.PolicyResolver.zone``).
     ``en`` holds the English title and body (web push shows them to a person who chose English)."""
     extra = dict(payload)
     title = extra.pop("title", None)
@@ -110,7 +113,7 @@ def person_payload(*, person: Person, kind: str, payload: dict[str, Any]) -> dic
     ttl = extra.pop("ttl_seconds", None)
     default_title, default_body = PERSON_TEXTS.get(kind, GENERIC_PERSON_TEXT)
     due = extra.get("due_at")
-    due_local = _local(due, person.timezone, fmt="%H:%M") if due else None
+    due_local = _local(due, zone, fmt="%H:%M") if due else None
     en_title, en_body = PERSON_TEXTS_EN.get(kind, GENERIC_PERSON_TEXT_EN)
     out: dict[str, Any] = {
         "kind": kind,
@@ -131,7 +134,7 @@ def _str(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def _local(moment: datetime | str, zone: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+def _local(moment: datetime | str, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if isinstance(moment, str):
         try:
             moment = datetime.fromisoformat(moment)
@@ -139,4 +142,4 @@ def _local(moment: datetime | str, zone: str | None, fmt: str = "%Y-%m-%d %H:%M"
             return moment
     if moment.tzinfo is None:
         return moment.strftime(fmt)
-    return moment.astimezone(ZoneInfo(zone or DEFAULT_ZONE)).strftime(fmt)
+    return moment.astimezone(zone).strftime(fmt)

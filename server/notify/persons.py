@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ from server.notify.messaging import person_payload
 from server.notify.models import Notification
 from server.notify.outbox import fit_key
 from server.people.models import Device, Person
-from server.schedule.policy import PolicyResolver
+from server.schedule.policy import PolicyResolver, zone_resolver
 
 _NOTIFICATIONS = Notification.__table__
 
@@ -77,19 +77,21 @@ def person_rows(
     now: datetime,
     resolver: PolicyResolver | None = None,
 ) -> list[dict[str, Any]]:
-    """The outbox rows of ``messages`` (not written): see :func:`send_to_persons`."""
+    """The outbox rows of ``messages`` (not written): see :func:`send_to_persons`. Times in the
+    texts are in each person's zone, resolved as everywhere (``PolicyResolver.zone``)."""
     ids = sorted({m.person_id for m in messages})
-    zones: dict[int, str | None] = {}
+    zones: dict[int, ZoneInfo] = {}
     not_before: dict[int, datetime] = {}
-    for pid, zone, ward_id, overrides in session.execute(
+    resolve = resolver or zone_resolver(session=session)
+    for pid, own_zone, ward_id, overrides in session.execute(
         select(Person.id, Person.timezone, Person.ward_id, Person.schedule_policy).where(
             Person.id.in_(ids)
         )
     ):
-        zones[pid] = zone
+        zones[pid] = resolve.zone(ward_id=ward_id, person_zone=own_zone)
         if resolver is not None:
             policy = resolver.policy(ward_id=ward_id, person_overrides=overrides)
-            ends = policy.quiet_ends_at(now, resolver.zone(ward_id=ward_id, person_zone=zone))
+            ends = policy.quiet_ends_at(now, zones[pid])
             if ends is not None:
                 not_before[pid] = ends
     devices: dict[int, list[tuple[int, str, str | None]]] = {}
@@ -106,9 +108,7 @@ def person_rows(
     rows: list[dict[str, Any]] = []
     for m in messages:
         body = person_payload(
-            person=SimpleNamespace(timezone=zones.get(m.person_id)),  # type: ignore[arg-type]
-            kind=m.kind,
-            payload=m.payload,
+            kind=m.kind, payload=m.payload, zone=zones.get(m.person_id, resolve.default_zone)
         )
         prompt_id = m.payload.get("prompt_id")
         targets = [

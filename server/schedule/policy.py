@@ -29,6 +29,10 @@ from sqlalchemy.orm import Session
 
 from server.people.models import Area, Person, path_ids
 
+#: The zone of a person when neither they nor any area above them names one and no settings say
+#: otherwise (``Settings.timezone`` defaults to it).
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
 log = logging.getLogger("isocheck.schedule")
 
 
@@ -314,6 +318,16 @@ def effective_policy(*, session: Session, person: Person, settings) -> ScheduleP
     """The person's policy: defaults ← settings ← city ← district ← ward ← person."""
     return resolver_for(session=session, settings=settings).policy(
         ward_id=person.ward_id, person_overrides=person.schedule_policy
+    )
+
+
+def zone_resolver(*, session: Session, settings=None) -> PolicyResolver:
+    """A resolver for time zones only (person → ward → district → city → the settings' zone,
+    or :data:`DEFAULT_TIMEZONE` for a caller without settings, e.g. a message text)."""
+    return PolicyResolver(
+        session=session,
+        settings_overrides=None,
+        default_zone=settings.timezone if settings is not None else DEFAULT_TIMEZONE,
     )
 
 
