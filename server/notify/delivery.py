@@ -37,6 +37,7 @@ from server.core.enums import NotificationState
 from server.notify.channel import Channel, OutboxMessage, Outcome, Result
 from server.notify.log import LogChannel
 from server.notify.models import Notification
+from server.notify.persons import QuietHours
 from server.notify.ratelimit import TokenBucket
 from server.people.models import Device, StaffUser
 
@@ -273,6 +274,7 @@ def record(
     out and another sender took the row over, its result wins and ours is dropped (logged).
     """
     counts: Counter[str] = Counter()
+    quiet = QuietHours(session=session, settings=settings)
     sent = [m for m, r in zip(messages, results, strict=True) if r.outcome is Outcome.sent]
     if sent:  # the common case, in one statement
         n = session.execute(
@@ -303,7 +305,8 @@ def record(
             if result.retry_after is not None:
                 delay = max(delay, min(result.retry_after, settings.notify_backoff_max_seconds))
             values.update(
-                state=NotificationState.pending, next_attempt_at=now + timedelta(seconds=delay)
+                state=NotificationState.pending,
+                next_attempt_at=quiet.not_before(m.id, now + timedelta(seconds=delay)),
             )
         else:
             prefix = {

@@ -24,7 +24,7 @@ from server.notify.messaging import person_payload
 from server.notify.models import Notification
 from server.notify.outbox import fit_key
 from server.people.models import Device, Person
-from server.schedule.policy import PolicyResolver, zone_resolver
+from server.schedule.policy import PolicyResolver, resolver_for, zone_resolver
 
 _NOTIFICATIONS = Notification.__table__
 
@@ -137,3 +137,27 @@ def for_device(body: dict[str, Any], platform: str | None) -> dict[str, Any]:
     """A person's payload as sent to one device: a web app's (``platform == "web"``) is marked so
     the FCM channel sends it with a ``WebpushConfig``; a phone app's is the payload unchanged."""
     return {**body, "platform": "web"} if platform == "web" else body
+
+
+class QuietHours:
+    """A retry of a message to a person that would fall in their quiet hours waits until they
+    end (issue 19: nobody is messaged at night, retries included); staff alerts are not held."""
+
+    def __init__(self, *, session: Session, settings: Any) -> None:
+        self.session, self.settings = session, settings
+        self._resolver: PolicyResolver | None = None
+
+    def not_before(self, notification_id: int, at: datetime) -> datetime:
+        row = self.session.execute(
+            select(Person.ward_id, Person.timezone, Person.schedule_policy)
+            .join(Notification, Notification.person_id == Person.id)
+            .where(Notification.id == notification_id, Notification.alert_id.is_(None))
+        ).first()
+        if row is None:
+            return at
+        if self._resolver is None:
+            self._resolver = resolver_for(session=self.session, settings=self.settings)
+        ward_id, zone, overrides = row
+        policy = self._resolver.policy(ward_id=ward_id, person_overrides=overrides)
+        ends = policy.quiet_ends_at(at, self._resolver.zone(ward_id=ward_id, person_zone=zone))
+        return ends or at
