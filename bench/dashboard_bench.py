@@ -83,17 +83,18 @@ def fill_sql(n: int) -> list[tuple[str, str]]:
     active = n * 3 // 10
     k = PROMPTS_PER_PERSON
     fam, mid, giv = _array(FAMILY), _array(MIDDLE), _array(GIVEN)
-    # ids: city 1, districts 2..21, wards 22..321 (15 a district)
+    # ids: city 1, districts 2..21, wards 22..321 (15 a district); paths are the chains of ids
+    # with a trailing slash, as the app writes them (server/people/models.py: "1/4/9/")
     return [
         ("areas", """
 INSERT INTO areas (id, code, name, kind, parent_id, path, created_at)
-SELECT 1, '79', 'TP Hồ Chí Minh', 'city', NULL, '79', :now
+SELECT 1, '79', 'TP Hồ Chí Minh', 'city', NULL, '1/', :now
 UNION ALL
-SELECT 2 + d, '79-' || d, 'Quận ' || (d + 1), 'district', 1, '79/79-' || d, :now
+SELECT 2 + d, '79-' || d, 'Quận ' || (d + 1), 'district', 1, '1/' || (2 + d) || '/', :now
 FROM generate_series(0, 19) d
 UNION ALL
 SELECT 22 + w, '79-' || (w / 15) || '-' || (w % 15), 'Phường ' || (w % 15 + 1), 'ward',
-       2 + w / 15, '79/79-' || (w / 15) || '/79-' || (w / 15) || '-' || (w % 15), :now
+       2 + w / 15, '1/' || (2 + w / 15) || '/' || (22 + w) || '/', :now
 FROM generate_series(0, 299) w"""),
         ("persons", f"""
 INSERT INTO persons (id, full_name, phone, national_id, category, ward_id, home_address,
