@@ -201,38 +201,12 @@ def person_schedule(person_id: int):
     if error:
         error = i18n.policy_message(error, g.lang)
         return _render_person(p, 422, policy_text=raw, policy_error=error)
-    s = db_session()
-    before = p.schedule_policy
-    p.schedule_policy = overrides or None
-    p.updated_at = now()
-    svc.record_action(
-        session=s,
-        staff=g.staff,
-        action="person.schedule_policy",
-        person=p,
-        now=now(),
-        ip=ip(),
-        details={"from": before, "to": p.schedule_policy},
-    )
-    _replan(p)
-    s.commit()
-    flash(t("schedule_saved"), "ok")
-    return redirect(url_for(".person", person_id=p.id))
+    return _save_schedule(p, overrides or None)
 
 
-@staff_page(*svc.MANAGERS)
-def person_schedule_form(person_id: int):
-    """The schedule as a form (issue 19, item 6): windows, minutes to answer, spot checks and
-    quiet hours, each refusal at its field (422); stores as the person's overrides what differs
-    from the ward's schedule (:mod:`server.dashboard.schedule_form`)."""
-    p = _scoped_person(person_id)
+def _save_schedule(p: Person, overrides: dict[str, Any] | None, anchor: str | None = None):
+    """Store the person's schedule overrides (None: the ward's schedule), audited, re-plan."""
     s = db_session()
-    base = schedule_form.ward_policy(session=s, person=p, settings=ctx().settings)
-    overrides, shown = schedule_form.parse(
-        request.form, base=base, existing=p.schedule_policy, lang=g.lang
-    )
-    if shown.errors:
-        return _render_person(p, 422, schedule=shown)
     before = p.schedule_policy
     p.schedule_policy = overrides
     p.updated_at = now()
@@ -248,7 +222,23 @@ def person_schedule_form(person_id: int):
     _replan(p)
     s.commit()
     flash(t("schedule_saved"), "ok")
-    return redirect(url_for(".person", person_id=p.id, _anchor="schedule"))
+    return redirect(url_for(".person", person_id=p.id, _anchor=anchor))
+
+
+@staff_page(*svc.MANAGERS)
+def person_schedule_form(person_id: int):
+    """The schedule as a form (issue 19, item 6): windows, minutes to answer, spot checks and
+    quiet hours, each refusal at its field (422); stores as the person's overrides what differs
+    from the ward's schedule (:mod:`server.dashboard.schedule_form`)."""
+    p = _scoped_person(person_id)
+    s = db_session()
+    base = schedule_form.ward_policy(session=s, person=p, settings=ctx().settings)
+    overrides, shown = schedule_form.parse(
+        request.form, base=base, existing=p.schedule_policy, lang=g.lang
+    )
+    if shown.errors:
+        return _render_person(p, 422, schedule=shown)
+    return _save_schedule(p, overrides, anchor="schedule")
 
 
 @staff_page(*svc.MANAGERS)
