@@ -112,7 +112,10 @@ def open_due(*, session: Session, clock: Clock, settings: Settings) -> int:
     """Open prompts whose time has come and push "check in now"."""
     now, limit = clock.now(), settings.scheduler_batch_size
     return _batches(
-        session, settings, lambda: prompts.open_due(session=session, now=now, limit=limit)
+        session, settings, lambda: prompts.open_due(
+            session=session, now=now, limit=limit,
+            resolver=resolver_for(session=session, settings=settings),
+        )
     )
 
 
@@ -120,7 +123,10 @@ def remind_due(*, session: Session, clock: Clock, settings: Settings) -> int:
     """Remind people who have not answered an open prompt shortly before its due time."""
     now, limit = clock.now(), settings.scheduler_batch_size
     return _batches(
-        session, settings, lambda: prompts.remind_due(session=session, now=now, limit=limit)
+        session, settings, lambda: prompts.remind_due(
+            session=session, now=now, limit=limit,
+            resolver=resolver_for(session=session, settings=settings),
+        )
     )
 
 

@@ -41,6 +41,7 @@ from server.core import sql
 from server.core.enums import AlertKind, AttemptDecision, PersonStatus, PromptState
 from server.notify import persons
 from server.people.models import Person
+from server.schedule.policy import PolicyResolver
 
 #: An attempt still being judged this long after upload is treated as abandoned (the request
 #: that judged it crashed); until then it keeps its prompt from being closed under it.
@@ -57,7 +58,9 @@ def _promptable_person():
     )
 
 
-def open_due(*, session: Session, now: datetime, limit: int) -> int:
+def open_due(
+    *, session: Session, now: datetime, limit: int, resolver: PolicyResolver | None = None
+) -> int:
     """``planned → open`` for prompts whose ``opens_at ≤ now < due_at``, and push "check in
     now" to each person (idempotency key ``prompt:<id>:open``).
 
@@ -81,11 +84,14 @@ def open_due(*, session: Session, now: datetime, limit: int) -> int:
         session=session,
         messages=[messaging.prompt_opened(pid, person, due) for pid, person, due in moved],
         now=now,
+        resolver=resolver,
     )
     return len(moved)
 
 
-def remind_due(*, session: Session, now: datetime, limit: int) -> int:
+def remind_due(
+    *, session: Session, now: datetime, limit: int, resolver: PolicyResolver | None = None
+) -> int:
     """Push one reminder for open prompts past ``remind_at`` and not yet due (sets
     ``reminded_at``; the state stays ``open``). Key ``prompt:<id>:remind``."""
     moved = sql.claim(
@@ -106,6 +112,7 @@ def remind_due(*, session: Session, now: datetime, limit: int) -> int:
         session=session,
         messages=[messaging.prompt_reminder(pid, person, due) for pid, person, due in moved],
         now=now,
+        resolver=resolver,
     )
     return len(moved)
 

@@ -94,5 +94,7 @@ def send_declaration_reminders(
     # INSERT … ON CONFLICT (idempotency_key) DO NOTHING: a second scheduler that read the same
     # page before this one committed skips the rows instead of failing its whole sweep
     # (UniqueViolation uq_notifications_idempotency_key, issue 20).
-    sent = persons.send_to_persons(session=session, messages=due, now=now, count_inserted=True)
+    sent = persons.send_to_persons(
+        session=session, messages=due, now=now, count_inserted=True, resolver=resolver
+    )
     return sent, (ids[-1] if len(people) == limit else 0)

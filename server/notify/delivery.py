@@ -37,7 +37,7 @@ from server.core.enums import NotificationState
 from server.notify.channel import Channel, OutboxMessage, Outcome, Result
 from server.notify.log import LogChannel
 from server.notify.models import Notification
-from server.notify.persons import QuietHours
+from server.notify.persons import EXPIRED_IN_QUIET_HOURS, QuietHours
 from server.notify.ratelimit import TokenBucket
 from server.people.models import Device, StaffUser
 
@@ -295,6 +295,7 @@ def record(
         values: dict[str, object] = {"last_error": result.detail}
         if result.outcome is Outcome.sent:
             continue
+        held: datetime | None = None
         if result.outcome is Outcome.retry and m.attempts < settings.notify_max_attempts:
             delay = backoff_seconds(
                 m.attempts,
@@ -304,13 +305,15 @@ def record(
             )
             if result.retry_after is not None:
                 delay = max(delay, min(result.retry_after, settings.notify_backoff_max_seconds))
-            values.update(
-                state=NotificationState.pending,
-                next_attempt_at=quiet.not_before(m.id, now + timedelta(seconds=delay)),
-            )
+            held = quiet.not_before(m, now + timedelta(seconds=delay))
+        if held is not None:
+            values.update(state=NotificationState.pending, next_attempt_at=held)
         else:
+            given_up = f"gave up after {m.attempts} attempts: "
+            if m.attempts < settings.notify_max_attempts:  # held past its due time
+                given_up = EXPIRED_IN_QUIET_HOURS
             prefix = {
-                Outcome.retry: f"gave up after {m.attempts} attempts: ",
+                Outcome.retry: given_up,
                 Outcome.invalid_recipient: "invalid recipient: ",
             }.get(result.outcome, "")
             values.update(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.core import sql
 from server.core.enums import NotificationState
+from server.notify.channel import OutboxMessage
 from server.notify.messaging import person_payload
 from server.notify.models import Notification
 from server.notify.outbox import fit_key
@@ -139,19 +140,27 @@ def for_device(body: dict[str, Any], platform: str | None) -> dict[str, Any]:
     return {**body, "platform": "web"} if platform == "web" else body
 
 
+#: ``last_error`` prefix of a retry dropped because it could only go after its due time.
+EXPIRED_IN_QUIET_HOURS = "expired: due before the person's quiet hours end: "
+
+
 class QuietHours:
     """A retry of a message to a person that would fall in their quiet hours waits until they
-    end (issue 19: nobody is messaged at night, retries included); staff alerts are not held."""
+    end (issue 19: nobody is messaged at night, retries included); staff alerts are not held.
+    A held message whose ``due_at`` (a prompt's deadline) has passed by then is not sent at
+    all: "check in by 21:00" at 06:00 would only mislead."""
 
     def __init__(self, *, session: Session, settings: Any) -> None:
         self.session, self.settings = session, settings
         self._resolver: PolicyResolver | None = None
 
-    def not_before(self, notification_id: int, at: datetime) -> datetime:
+    def not_before(self, message: OutboxMessage, at: datetime) -> datetime | None:
+        """When ``message``'s retry may go (``at`` unless that is quiet for its person), or
+        None when it would only go after its due time."""
         row = self.session.execute(
             select(Person.ward_id, Person.timezone, Person.schedule_policy)
             .join(Notification, Notification.person_id == Person.id)
-            .where(Notification.id == notification_id, Notification.alert_id.is_(None))
+            .where(Notification.id == message.id, Notification.alert_id.is_(None))
         ).first()
         if row is None:
             return at
@@ -160,4 +169,16 @@ class QuietHours:
         ward_id, zone, overrides = row
         policy = self._resolver.policy(ward_id=ward_id, person_overrides=overrides)
         ends = policy.quiet_ends_at(at, self._resolver.zone(ward_id=ward_id, person_zone=zone))
-        return ends or at
+        if ends is None:
+            return at
+        due = _due_at(message.payload)
+        return None if due is not None and ends >= due else ends
+
+
+def _due_at(payload: dict[str, Any]) -> datetime | None:
+    raw = (payload.get("data") or {}).get("due_at")
+    try:
+        due = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return due if due is not None and due.tzinfo is not None else None

@@ -22,9 +22,11 @@ LATE = datetime(2026, 11, 24, 22, 5, tzinfo=HCM).astimezone(UTC)
 NOON = datetime(2026, 11, 24, 12, 0, tzinfo=HCM).astimezone(UTC)
 
 
-def _failed_once(session, settings, *, key: str, now: datetime, **owner) -> Notification:
+def _failed_once(
+    session, settings, *, key: str, now: datetime, payload=None, **owner
+) -> Notification:
     row = enqueue(
-        session=session, channel="fcm", recipient="tok", payload={"kind": "k"},
+        session=session, channel="fcm", recipient="tok", payload=payload or {"kind": "k"},
         idempotency_key=key, now=now, **owner,
     )  # fmt: skip
     row.state, row.attempts = NotificationState.sending, 1
@@ -52,3 +54,16 @@ def test_a_persons_retry_by_day_goes_after_its_backoff(session, world, settings)
 def test_a_staff_alerts_retry_is_not_held_for_the_night(session, world, settings):
     row = _failed_once(session, settings, key="staff", now=LATE, staff_id=world.ward_staff.id)
     assert LATE < row.next_attempt_at <= LATE + timedelta(hours=1)
+
+
+def test_a_prompt_reminder_due_before_the_morning_is_dropped_not_sent_stale(
+    session, world, settings
+):
+    """"Check in by 22:20" must not arrive at 06:00: the held retry would come after the due
+    time, so the row is dead with the reason, and nothing goes out."""
+    due = datetime(2026, 11, 24, 22, 20, tzinfo=HCM)
+    payload = {"kind": "checkin_reminder", "data": {"due_at": due.isoformat()}}
+    row = _failed_once(session, settings, key="stale", now=LATE, payload=payload,
+                       person_id=world.person.id)  # fmt: skip
+    assert row.state is NotificationState.dead
+    assert row.last_error.startswith("expired: due before the person's quiet hours end")
