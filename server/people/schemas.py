@@ -122,9 +122,11 @@ class HomePosition(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-    accuracy_m: float = Field(gt=0, le=5000)
+    # strict: a JSON number only (true/false are not 1.0/0.0 — the live schemathesis run found
+    # ``longitude: false`` accepted); a phone sends numbers, so nothing it sends is refused
+    latitude: float = Field(ge=-90, le=90, strict=True)
+    longitude: float = Field(ge=-180, le=180, strict=True)
+    accuracy_m: float = Field(gt=0, le=5000, strict=True)
 
 
 class ActivationRequest(BaseModel):
