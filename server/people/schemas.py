@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -79,6 +79,14 @@ class PersonCreate(BaseModel):
         if (self.home_lat is None) != (self.home_lon is None):
             raise ValueError("give both home_lat and home_lon, or neither (taken from the phone)")
         return self
+
+    @field_validator("home_lat", "home_lon", "geofence_radius_m", mode="before")
+    @classmethod
+    def _number_not_boolean(cls, value: Any) -> Any:
+        # pydantic's lax floats take true/false as 1.0/0.0: a home at (0, 0) or a 1 m fence
+        if isinstance(value, bool):
+            raise ValueError("a number is needed, not true/false")
+        return value
 
     @field_validator("date_of_birth")
     @classmethod

@@ -107,3 +107,12 @@ def test_no_distance_from_a_home_not_yet_confirmed(world, contract, session, clo
                             device=device, prompt=prompt2, upload=upload, idempotency_key=None,
                             now=clock.now())
     assert 200 < attempt.distance_from_home_m < 240
+
+
+def test_a_boolean_is_no_coordinate_at_enrolment(world, contract, clock):
+    """``home_lat: true`` was taken as 1.0 (pydantic's lax floats): a home near (1, 0)."""
+    for field, value in (("home_lat", True), ("home_lon", False), ("geofence_radius_m", True)):
+        body = person_payload(clock.now(), national_id=None, **{field: value})
+        r = contract.post("/api/v1/admin/persons", headers=world.staff, json=body)
+        assert (r.status_code, r.get_json()["code"]) == (422, "validation_error"), field
+        assert any(e["field"] == field for e in r.get_json()["errors"]), field
