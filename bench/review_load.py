@@ -24,6 +24,22 @@ Two policies are printed side by side:
             + retake) auto-accepts at most 0.1 % of them. Only a check-in undecided after the
             retake reaches a person.
 
+Variants (issue 16, ``RUNS``): the vector is the plain SFace vector or the *mirror-averaged* one
+(:func:`verification.embedding.mirror_average`: the aligned crop and its horizontal flip), and the
+accept threshold is one number or *quality-aware* (an offset per quality bin of the probe — passes
+the enrolment gate or only the check-in gate — each bin at equal FMR 0.1 % on the hardest
+impostor pairs, ``review_calib.quality_offsets``). Modes:
+
+``settings``  the settings' thresholds (plain vectors), the retake threshold fitted as below;
+``mapped``    the settings carried to the variant at equal pair FMR (accept and review moved by the
+              difference of the variant's and plain's thresholds at FMR 0.1 % / 5 % on the
+              calibration people), the retake threshold fitted as below;
+``refit``     every variant gets the same search (``joint_fit``): an offset on every accept
+              threshold and the retake threshold, the pair that auto-matches most calibration
+              check-ins while the whole policy holds <= 0.1 % of their hardest impostors.
+All are held out by person (fitted on one half, measured on the other). ``roc_plain_vs_mirror``
+compares the two vectors on every pair at equal FMR (no simulation, no fitted policy).
+
 The calibration is on faces-asia, 2-fold **by person** (a threshold chosen on half the people is
 measured on the other half; the folds' figures are pooled); faces is measured with the stricter of
 the two thresholds, as a deployment would ship one number. Vectors are cached outside the repository
@@ -47,8 +63,13 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from review_calib import Cal, calibrate_variant, qbin, quality_offsets, roc_compare, vec  # noqa: E402
 
 from verification import VerificationError, Verifier  # noqa: E402
+from verification.embedding import mirror_average  # noqa: E402
+from verification.image import decode_image  # noqa: E402
 from verification.quality import Thresholds, gate  # noqa: E402
 
 SETS = {
@@ -70,7 +91,8 @@ def _order(p: Path) -> tuple[int, str]:
 
 
 def collect(v: Verifier) -> dict:
-    """Per set, per person: [(file, vector or None, checkin_ok, enrol_ok)] in file order."""
+    """Per set, per person: [(file, vector or None, checkin_ok, enrol_ok, mirror-averaged vector,
+    quality dict)] in file order."""
     s = v.settings
     out: dict = {}
     for set_name, root in SETS.items():
@@ -86,7 +108,7 @@ def collect(v: Verifier) -> dict:
                         f.read_bytes(), purpose="checkin", apply_gate=False, with_pad=False
                     )
                 except VerificationError:
-                    rows.append((f.name, None, False, False))
+                    rows.append((f.name, None, False, False, None, None))
                     continue
                 ok = {}
                 for purpose in ("checkin", "enrol"):
@@ -96,7 +118,26 @@ def collect(v: Verifier) -> dict:
                     except VerificationError:
                         ok[purpose] = False
                 vec = a.vectors[v.embedder].astype(np.float32)
-                rows.append((f.name, vec / np.linalg.norm(vec), ok["checkin"], ok["enrol"]))
+                # the mirror: the same aligned crop as analyse's (same decode, same face)
+                img = decode_image(
+                    f.read_bytes(),
+                    max_bytes=s.max_image_bytes,
+                    max_pixels=s.max_image_pixels,
+                    max_side=s.verify_decode_max_side,
+                )
+                _, sface = v._opencv()
+                aligned = sface.align(img.bgr, a.face)
+                mirror = mirror_average(sface.embed, aligned)
+                rows.append(
+                    (
+                        f.name,
+                        vec / np.linalg.norm(vec),
+                        ok["checkin"],
+                        ok["enrol"],
+                        mirror,
+                        a.quality.to_dict(),
+                    )
+                )
             people[person.name] = rows
         out[set_name] = people
     return out
@@ -126,28 +167,35 @@ class Tally:
 
 
 class Sim:
-    def __init__(self, v: Verifier) -> None:
-        self.v = v
+    """Judges captures with the thresholds of one :class:`Cal` (vector variant, accept, review,
+    shifts, quality offsets) as the server judges them."""
+
+    def __init__(self, v: Verifier, cal: Cal) -> None:
         s = v.settings
-        self.review = s.sface_review
+        self.cal = cal
+        self.review = cal.review
         self.max_templates = s.max_templates
-        self.learn_below = s.augment_max_distance
+        # learning keeps its margin below the one-template accept threshold (0.504 - 0.45)
+        self.learn_below = cal.accept - (s.sface_accept - s.augment_max_distance)
         self.learn = s.augment_templates
 
-    def accept(self, n: int) -> float:
-        return self.v.thresholds(templates=n)[0]
+    def accept(self, n: int, row) -> float:
+        return self.cal.threshold(n, qbin(row))
+
+    def vector(self, row) -> np.ndarray | None:
+        return vec(row, self.cal.variant)
 
     @staticmethod
-    def best(templates: list[np.ndarray], vec: np.ndarray) -> float:
-        return float(min(1.0 - float(t @ vec) for t in templates))
+    def best(templates: list[np.ndarray], v: np.ndarray) -> float:
+        return float(min(1.0 - float(t @ v) for t in templates))
 
     def first(self, templates, row) -> tuple[str, float]:
         """(decision, distance) of one capture: refused / match / review / mismatch."""
-        _, vec, checkin_ok, _ = row
-        if vec is None or not checkin_ok:
+        v, checkin_ok = self.vector(row), row[2]
+        if v is None or not checkin_ok:
             return "refused", float("nan")
-        d = self.best(templates, vec)
-        if d <= self.accept(len(templates)):
+        d = self.best(templates, v)
+        if d <= self.accept(len(templates), row):
             return "match", d
         if d <= self.review:
             return "review", d
@@ -168,7 +216,7 @@ class Sim:
         idx = [i for i, r in enumerate(rows) if r[1] is not None and r[3]][:ENROL_PHOTOS]
         if len(idx) < ENROL_PHOTOS or len(rows) < MIN_PHOTOS:
             return None
-        return [rows[i][1] for i in idx], idx
+        return [self.vector(rows[i]) for i in idx], idx
 
     def genuine(self, rows, retake_t: float | None) -> tuple[Tally, list[np.ndarray]]:
         t = Tally()
@@ -187,19 +235,19 @@ class Sim:
                 dec = self.combined(templates, d, rows[j], retake_t)
             if dec == "match":
                 t.auto += 1
-                vec, enrol_ok = rows[i][1], rows[i][3]
+                v, enrol_ok = self.vector(rows[i]), rows[i][3]
                 if (
                     self.learn
-                    and vec is not None
+                    and v is not None
                     and enrol_ok
                     and not np.isnan(d)
-                    and d <= min(self.learn_below, self.accept(len(templates)))
-                    and all(1.0 - float(x @ vec) >= 0.1 for x in templates)
+                    and d <= min(self.learn_below, self.accept(len(templates), rows[i]))
+                    and all(1.0 - float(x @ v) >= 0.1 for x in templates)
                 ):
                     if len(templates) < self.max_templates:
-                        templates = [*templates, vec]
+                        templates = [*templates, v]
                     elif len(templates) > enrolled:
-                        templates = [*templates[:enrolled], *templates[enrolled + 1 :], vec]
+                        templates = [*templates[:enrolled], *templates[enrolled + 1 :], v]
             elif dec == "review":
                 t.review += 1
             elif dec == "refused":
@@ -221,11 +269,10 @@ class Sim:
         return out
 
 
-def impostor_accepts(sim: Sim, imp: list, n_tpl: list[int], retake_t: float | None) -> int:
-    """Impostor check-ins auto-accepted under a policy (each list entry of imp belongs to the
-    template set of size n_tpl[i])."""
+def impostor_accepts(imp: list, retake_t: float | None) -> int:
+    """Impostor check-ins auto-accepted under a policy (entries of Sim.impostor_distances)."""
     acc = 0
-    for entries, _n in zip(imp, n_tpl, strict=True):
+    for entries in imp:
         for dec, d1, d2, dec2 in entries:
             if dec == "match":
                 acc += 1
@@ -245,10 +292,13 @@ def hard(a: str, b: str) -> bool:
     return a.startswith("kpop_") and b.startswith("kpop_")
 
 
-def run_set(sim: Sim, people: dict, retake_t_by_fold: dict[int, float | None]) -> dict:
+def run_set(sims: dict[int, Sim], people: dict, retake_t_by_fold: dict[int, float | None]) -> dict:
+    """Both policies on every person of ``people``, judged with the :class:`Sim` of the person's
+    fold (thresholds calibrated on the other fold)."""
     gen = {"single": Tally(), "retake": Tally()}
     imp = {"single": [0, 0, 0, 0], "retake": [0, 0, 0, 0]}  # all n, all acc, hard n, hard acc
     for name, rows in people.items():
+        sim = sims[fold_of(name)]
         t_fold = retake_t_by_fold[fold_of(name)]
         for policy, rt in (("single", None), ("retake", t_fold)):
             t, templates = sim.genuine(rows, rt)
@@ -265,7 +315,7 @@ def run_set(sim: Sim, people: dict, retake_t_by_fold: dict[int, float | None]) -
                 if other == name:
                     continue
                 entries = sim.impostor_distances(templates, orows)
-                acc = impostor_accepts(sim, [entries], [len(templates)], rt)
+                acc = impostor_accepts([entries], rt)
                 imp[policy][0] += len(entries)
                 imp[policy][1] += acc
                 if hard(name, other):
@@ -286,12 +336,11 @@ def run_set(sim: Sim, people: dict, retake_t_by_fold: dict[int, float | None]) -
     return out
 
 
-def calibrate(sim: Sim, people: dict, fold: int) -> float:
+def calibrate_retake(sim: Sim, people: dict, names: list[str]) -> float:
     """The largest retake threshold (mean of two distances) at which the retake policy
-    auto-accepts <= TARGET_FAR of the hardest impostor check-ins of the people in ``fold``
-    (all impostors when the set has no K-pop group)."""
-    imp, sizes = [], []
-    names = [n for n in people if fold_of(n) == fold]
+    auto-accepts <= TARGET_FAR of the hardest impostor check-ins of the people ``names``
+    (all impostors when they hold no K-pop group)."""
+    imp = []
     any_hard = any(n.startswith("kpop_") for n in names)
     for name in names:
         t, templates = sim.genuine(people[name], None)
@@ -301,16 +350,161 @@ def calibrate(sim: Sim, people: dict, fold: int) -> float:
             if other == name or (any_hard and not hard(name, other)):
                 continue
             imp.append(sim.impostor_distances(templates, orows))
-            sizes.append(len(templates))
     n = sum(len(e) for e in imp)
     lo, hi = 0.0, sim.review
     for _ in range(30):
         mid = (lo + hi) / 2
-        if impostor_accepts(sim, imp, sizes, mid) <= TARGET_FAR * n:
+        if impostor_accepts(imp, mid) <= TARGET_FAR * n:
             lo = mid
         else:
             hi = mid
     return round(lo, 4)
+
+
+def settings_cal(v: Verifier) -> Cal:
+    s = v.settings
+    return Cal("plain", s.sface_accept, s.sface_review, tuple(s.sface_accept_shift))
+
+
+#: Offsets tried on top of the settings' accept thresholds (accept + shift for the template count)
+DELTAS = tuple(round(-0.03 + 0.0025 * i, 4) for i in range(25))
+
+
+def joint_fit(v: Verifier, people: dict, names: list[str], base: Cal) -> tuple[Cal, float, dict]:
+    """(thresholds, retake threshold, trace) fitted on the people ``names`` at the issue's
+    constraint: the whole retake policy auto-accepts <= TARGET_FAR of their hardest impostor
+    check-ins. Every variant gets the same search: an offset added to every accept threshold
+    (``DELTAS``, the count shifts and quality offsets kept), the largest retake threshold that
+    still holds the constraint, and of those the pair that auto-matches most of these people's
+    genuine check-ins (ties: the stricter offset)."""
+    best: tuple | None = None
+    trace = []
+    for delta in DELTAS:
+        cal = Cal(
+            base.variant, round(base.accept + delta, 4), base.review, base.shifts, base.offsets
+        )
+        sim = Sim(v, cal)
+        imp = []
+        for name in names:
+            _, templates = sim.genuine(people[name], None)
+            if not templates:
+                continue
+            for other, orows in people.items():
+                if other != name and hard(name, other):
+                    imp.append(sim.impostor_distances(templates, orows))
+        n = sum(len(e) for e in imp)
+        if impostor_accepts(imp, None) > TARGET_FAR * n:
+            trace.append({"delta": delta, "feasible": False})
+            continue
+        lo, hi = 0.0, sim.review
+        for _ in range(20):
+            mid = (lo + hi) / 2
+            if impostor_accepts(imp, mid) <= TARGET_FAR * n:
+                lo = mid
+            else:
+                hi = mid
+        rt = round(lo, 4)
+        auto = sum(sim.genuine(people[name], rt)[0].auto for name in names)
+        trace.append({"delta": delta, "feasible": True, "retake": rt, "auto": auto})
+        if best is None or auto > best[0]:
+            best = (auto, cal, rt)
+    if best is None:
+        raise RuntimeError("no offset holds the constraint")
+    return best[1], best[2], {"trace": trace}
+
+
+def variant_base(
+    v: Verifier, people: dict, names: list[str], variant: str, quality: bool
+) -> tuple[Cal, dict]:
+    """The settings' thresholds carried to ``variant``: the review threshold moved by the
+    difference of the two variants' FMR-5 % thresholds on these people, the quality offsets (equal
+    FMR per bin) when ``quality``. The accept level is then fitted by :func:`joint_fit`."""
+    s = settings_cal(v)
+    plain, plain_diag = calibrate_variant(people, names, "plain")
+    this, diag = (
+        (plain, plain_diag) if variant == "plain" else calibrate_variant(people, names, variant)
+    )
+    review = round(s.review + this.review - plain.review, 4)
+    accept = round(s.accept + this.accept - plain.accept, 4)  # equal pair FMR to 0.504's
+    offsets: dict[str, float] = {}
+    if quality:
+        offsets, diag["quality"] = quality_offsets(people, names, this)
+    diag["pair_level"] = {"plain": plain.to_dict(), variant: this.to_dict()}
+    return Cal(variant, accept, review, s.shifts, offsets), diag
+
+
+def measure(v: Verifier, data: dict, variant: str, quality: bool, mode: str) -> dict:
+    """Both sets under one variant. ``held_out``: thresholds (accept level, review, quality
+    offsets, retake) fitted on one half of faces-asia's people and measured on the other half;
+    faces is judged with the numbers fitted on all of faces-asia (what would ship). Otherwise the
+    settings' thresholds, with the retake threshold fitted 2-fold as before (faces: the stricter
+    fold's)."""
+    asia = data["faces-asia"]
+    names = list(asia)
+    folds = {f: [n for n in names if fold_of(n) == f] for f in (0, 1)}
+    out: dict = {"variant": variant, "quality_aware": quality, "mode": mode}
+    if mode == "mapped":
+        cal_by_fold = {f: variant_base(v, asia, folds[1 - f], variant, quality)[0] for f in (0, 1)}
+        sims0 = {f: Sim(v, cal_by_fold[f]) for f in (0, 1)}
+        retake = {f: calibrate_retake(sims0[1 - f], asia, folds[1 - f]) for f in (0, 1)}
+        shipped, diag = variant_base(v, asia, names, variant, quality)
+        shipped_retake = round(min(retake.values()), 4)
+    elif mode == "refit":
+        cal_by_fold, retake, diag = {}, {}, {}
+        for f in (0, 1):
+            base, _ = variant_base(v, asia, folds[1 - f], variant, quality)
+            cal_by_fold[f], retake[f], _trace = joint_fit(v, asia, folds[1 - f], base)
+        base, diag = variant_base(v, asia, names, variant, quality)
+        shipped, shipped_retake, trace = joint_fit(v, asia, names, base)
+        diag.update(trace)
+    else:
+        cal_by_fold = {f: settings_cal(v) for f in (0, 1)}
+        sims0 = {f: Sim(v, cal_by_fold[f]) for f in (0, 1)}
+        retake = {f: calibrate_retake(sims0[1 - f], asia, folds[1 - f]) for f in (0, 1)}
+        shipped, shipped_retake, diag = settings_cal(v), round(min(retake.values()), 4), {}
+    sims = {f: Sim(v, cal_by_fold[f]) for f in (0, 1)}
+    out.update(
+        thresholds_by_fold={f: cal_by_fold[f].to_dict() for f in (0, 1)},
+        retake_threshold_by_fold=retake,
+        shipped={**shipped.to_dict(), "retake": shipped_retake},
+        diagnostics=diag,
+        sets={},
+    )
+    for set_name, people in data.items():
+        if set_name == "faces-asia":
+            out["sets"][set_name] = run_set(sims, people, retake)
+        else:
+            ship = Sim(v, shipped)
+            rt = {0: shipped_retake, 1: shipped_retake}
+            out["sets"][set_name] = run_set({0: ship, 1: ship}, people, rt)
+    return out
+
+
+def load(reuse: bool, v: Verifier) -> dict:
+    if reuse and CACHE.is_file():
+        with open(CACHE, "rb") as fh:
+            data = pickle.load(fh)  # our own cache file
+        if all(len(r) == 6 for people in data.values() for rows in people.values() for r in rows):
+            return data
+        print("cache without mirror vectors: recomputing", file=sys.stderr)
+    data = collect(v)
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with open(CACHE, "wb") as fh:
+        pickle.dump(data, fh)
+    os.chmod(CACHE, 0o600)
+    return data
+
+
+RUNS = (  # (key, variant, quality-aware, mode)
+    ("settings", "plain", False, "settings"),
+    ("mirror", "mirror", False, "mapped"),
+    ("plain+quality", "plain", True, "mapped"),
+    ("mirror+quality", "mirror", True, "mapped"),
+    ("plain refit", "plain", False, "refit"),
+    ("mirror refit", "mirror", False, "refit"),
+    ("plain+quality refit", "plain", True, "refit"),
+    ("mirror+quality refit", "mirror", True, "refit"),
+)
 
 
 def main() -> None:
@@ -321,53 +515,51 @@ def main() -> None:
 
     cv2.setNumThreads(1)
     v = Verifier(pad_model_path=None)
-    if args.reuse and CACHE.is_file():
-        with open(CACHE, "rb") as fh:
-            data = pickle.load(fh)  # our own cache file
-    else:
-        data = collect(v)
-        CACHE.parent.mkdir(parents=True, exist_ok=True)
-        with open(CACHE, "wb") as fh:
-            pickle.dump(data, fh)
-        os.chmod(CACHE, 0o600)
-    sim = Sim(v)
-    results: dict = {"target_far": TARGET_FAR, "enrol_photos": ENROL_PHOTOS, "sets": {}}
-    deployed = None
-    for set_name, people in data.items():
-        if set_name == "faces-asia":
-            # calibrated on the hardest impostors: one half of the people, measured on the other
-            t_by_fold = {f: calibrate(sim, people, 1 - f) for f in (0, 1)}
-            deployed = round(min(t_by_fold.values()), 4)
-        else:
-            # a deployment has one threshold: the stricter faces-asia fold's, never re-fitted
-            t_by_fold = {0: deployed, 1: deployed}
-        res = run_set(sim, people, t_by_fold)
-        res["retake_threshold_by_fold"] = t_by_fold
-        results["sets"][set_name] = res
+    data = load(args.reuse, v)
+    results: dict = {
+        "target_far": TARGET_FAR,
+        "enrol_photos": ENROL_PHOTOS,
+        "load_average": os.getloadavg(),
+        "runs": {},
+    }
+    for key, variant, quality, mode in RUNS:
+        results["runs"][key] = measure(v, data, variant, quality, mode)
+    results["roc_plain_vs_mirror"] = {name: roc_compare(people) for name, people in data.items()}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "review_load.json").write_text(json.dumps(results, indent=2))
     print(
-        "| set | policy | check-ins | auto-matched | reviewed | mismatched | refused | "
+        "| run | set | policy | check-ins | auto-matched | reviewed | mismatched | refused | "
         "retakes asked | reviews / 1,000 | impostors auto-accepted (all) | "
         "hardest impostors auto-accepted |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for set_name, res in results["sets"].items():
-        for policy in ("single", "retake"):
-            r = res[policy]
-            hardest = (
-                f"{r['hardest_impostor_auto_accepted']} / {r['hardest_impostor_checkins']}"
-                if r["hardest_impostor_checkins"]
-                else "—"
-            )
-            print(
-                f"| {set_name} | {policy} | {r['checkins']} | {r['auto_matched']:.1%} | "
-                f"{r['reviewed']:.1%} | {r['mismatched']:.1%} | {r['refused_for_quality']:.1%} | "
-                f"{r['retakes_asked']:.1%} | "
-                f"{r['reviews_per_1000']:.0f} | {r['impostor_auto_accepted']} / "
-                f"{r['impostor_checkins']} | {hardest} |"
-            )
-        print(f"  retake threshold by fold: {res['retake_threshold_by_fold']}")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for key, run in results["runs"].items():
+        for set_name, res in run["sets"].items():
+            for policy in ("single", "retake"):
+                r = res[policy]
+                hardest = (
+                    f"{r['hardest_impostor_auto_accepted']} / {r['hardest_impostor_checkins']}"
+                    if r["hardest_impostor_checkins"]
+                    else "—"
+                )
+                print(
+                    f"| {key} | {set_name} | {policy} | {r['checkins']} | "
+                    f"{r['auto_matched']:.1%} | {r['reviewed']:.1%} | {r['mismatched']:.1%} | "
+                    f"{r['refused_for_quality']:.1%} | {r['retakes_asked']:.1%} | "
+                    f"{r['reviews_per_1000']:.0f} | {r['impostor_auto_accepted']} / "
+                    f"{r['impostor_checkins']} | {hardest} |"
+                )
+    for set_name, roc in results["roc_plain_vs_mirror"].items():
+        for pt in roc["points"]:
+            print(f"{set_name} FMR {pt['fmr']:.2%}: plain {pt['plain']}, mirror {pt['mirror']}")
+        print(f"{set_name} gain at 0.1 %, 80 % subsets: {roc['gain_at_0.1%_subsets']}")
+    for key, run in results["runs"].items():
+        print(f"{key}: shipped {run['shipped']}, retake by fold {run['retake_threshold_by_fold']}")
+        for f, c in run["thresholds_by_fold"].items():
+            print(f"   fold {f}: {c}")
+        d = {k: x for k, x in run["diagnostics"].items() if k != "trace"}
+        if d:
+            print(f"   diagnostics: {d}")
 
 
 if __name__ == "__main__":
