@@ -199,3 +199,45 @@ def roc_compare(people: dict, fmrs=(0.0005, 0.001, 0.002, 0.005), seed: int = 16
         "share_positive": float((gains_a > 0).mean()),
     }
     return out
+
+
+MEASURES = ("sharpness", "face_px", "brightness", "yaw", "detector_score", "ear")
+
+
+def quality_tertiles(people: dict, variant: str = "plain") -> dict:
+    """Per quality measure of the probe (|yaw|), split at the tertiles of the check-in photos:
+    each bin's hardest impostor pairs (template passes the enrolment gate, probe the check-in
+    gate), its own threshold at FMR 0.1 % and the GAR at the global one and at its own."""
+    names = list(people)
+    x, owner, hard, enrol_ok, checkin_ok, _ = _photos(people, names, variant)
+    quality = [r[5] for n in names for r in people[n] if vec(r, variant) is not None]
+    d = 1.0 - x @ x.T
+    cross = owner[:, None] != owner[None, :]
+    same = ~cross & ~np.eye(len(owner), dtype=bool)
+    usable = enrol_ok[:, None] & checkin_ok[None, :]
+    imp = cross & hard[:, None] & hard[None, :] & usable
+    gen = same & usable
+    t_all = threshold_at_fmr(d[imp], PAIR_FMR)
+    out: dict = {"variant": variant, "threshold_all": t_all, "measures": {}}
+    for m in MEASURES:
+        vals = np.array([abs(q[m]) if q and q[m] is not None else np.nan for q in quality])
+        cuts = np.nanquantile(vals[checkin_ok], [1 / 3, 2 / 3])
+        bins = np.digitize(vals, cuts)
+        rows = []
+        for b in range(3):
+            mask = (bins == b)[None, :]
+            imp_b, gen_b = d[imp & mask], d[gen & mask]
+            t_b = threshold_at_fmr(imp_b, PAIR_FMR) if imp_b.size * PAIR_FMR >= 1 else None
+            rows.append(
+                {
+                    "impostor_pairs": int(imp_b.size),
+                    "genuine_pairs": int(gen_b.size),
+                    "threshold": t_b,
+                    "gar_at_global": float(np.mean(gen_b <= t_all)) if gen_b.size else None,
+                    "gar_at_bin": (
+                        float(np.mean(gen_b <= t_b)) if gen_b.size and t_b is not None else None
+                    ),
+                }
+            )
+        out["measures"][m] = {"cuts": [float(c) for c in cuts], "tertiles": rows}
+    return out

@@ -65,7 +65,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from review_calib import Cal, calibrate_variant, qbin, quality_offsets, roc_compare, vec  # noqa: E402
+from review_calib import (  # noqa: E402
+    Cal,
+    calibrate_variant,
+    qbin,
+    quality_offsets,
+    quality_tertiles,
+    roc_compare,
+    vec,
+)  # noqa: E402
 
 from verification import VerificationError, Verifier  # noqa: E402
 from verification.embedding import mirror_average  # noqa: E402
@@ -480,6 +488,44 @@ def measure(v: Verifier, data: dict, variant: str, quality: bool, mode: str) -> 
     return out
 
 
+SCAN = (0.47, 0.475, 0.48, 0.4843, 0.4883, 0.4943, 0.5, 0.5095)
+
+
+def retake_scan(v: Verifier, data: dict) -> dict:
+    """In sample (every faces-asia person, one threshold set for everyone): plain vectors with the
+    settings' thresholds and mirror-averaged vectors with the settings carried to them at equal
+    pair FMR, each under several retake thresholds: auto-matched against hardest impostors
+    auto-accepted, so the two can be compared at equal false accepts."""
+    asia = data["faces-asia"]
+    out: dict = {}
+    for variant in ("plain", "mirror"):
+        base = (
+            settings_cal(v)
+            if variant == "plain"
+            else variant_base(v, asia, list(asia), variant, False)[0]
+        )
+        sim = Sim(v, base)
+        rows = []
+        for rt in SCAN:
+            row: dict = {"retake": rt}
+            for set_name, people in data.items():
+                r = run_set({0: sim, 1: sim}, people, {0: rt, 1: rt})["retake"]
+                row[set_name] = {
+                    k: r[k]
+                    for k in (
+                        "auto_matched",
+                        "reviewed",
+                        "mismatched",
+                        "impostor_auto_accepted",
+                        "hardest_impostor_auto_accepted",
+                        "hardest_impostor_checkins",
+                    )
+                }
+            rows.append(row)
+        out[variant] = {"thresholds": base.to_dict(), "rows": rows}
+    return out
+
+
 def load(reuse: bool, v: Verifier) -> dict:
     if reuse and CACHE.is_file():
         with open(CACHE, "rb") as fh:
@@ -525,6 +571,10 @@ def main() -> None:
     for key, variant, quality, mode in RUNS:
         results["runs"][key] = measure(v, data, variant, quality, mode)
     results["roc_plain_vs_mirror"] = {name: roc_compare(people) for name, people in data.items()}
+    results["retake_scan_in_sample"] = retake_scan(v, data)
+    results["quality_tertiles"] = {
+        variant: quality_tertiles(data["faces-asia"], variant) for variant in ("plain", "mirror")
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "review_load.json").write_text(json.dumps(results, indent=2))
     print(
@@ -553,6 +603,25 @@ def main() -> None:
         for pt in roc["points"]:
             print(f"{set_name} FMR {pt['fmr']:.2%}: plain {pt['plain']}, mirror {pt['mirror']}")
         print(f"{set_name} gain at 0.1 %, 80 % subsets: {roc['gain_at_0.1%_subsets']}")
+    for variant, scan in results["retake_scan_in_sample"].items():
+        for row in scan["rows"]:
+            a, f = row["faces-asia"], row["faces"]
+            print(
+                f"in sample {variant} retake {row['retake']}: faces-asia auto "
+                f"{a['auto_matched']:.1%} reviewed {a['reviewed']:.1%} hardest accepted "
+                f"{a['hardest_impostor_auto_accepted']} / {a['hardest_impostor_checkins']}; "
+                f"faces auto {f['auto_matched']:.1%} reviewed {f['reviewed']:.1%} "
+                f"accepted {f['impostor_auto_accepted']}"
+            )
+    for variant, qt in results["quality_tertiles"].items():
+        print(f"quality tertiles ({variant}, global threshold {qt['threshold_all']}):")
+        for m, q in qt["measures"].items():
+            cells = "; ".join(
+                f"{t['impostor_pairs']} imp, thr {t['threshold']}, GAR {t['gar_at_global']:.3f}"
+                f" -> {t['gar_at_bin'] if t['gar_at_bin'] is None else round(t['gar_at_bin'], 3)}"
+                for t in q["tertiles"]
+            )
+            print(f"   {m} cuts {[round(c, 3) for c in q['cuts']]}: {cells}")
     for key, run in results["runs"].items():
         print(f"{key}: shipped {run['shipped']}, retake by fold {run['retake_threshold_by_fold']}")
         for f, c in run["thresholds_by_fold"].items():
