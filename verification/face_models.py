@@ -231,14 +231,25 @@ COARSE_MIN_FACE = 128
 
 
 class SFaceEmbedder:
-    """SFace 128-d features from the 112x112 crop aligned on YuNet's 5 landmarks."""
+    """SFace 128-d features from the 112x112 crop aligned on YuNet's 5 landmarks.
+
+    ``engine``: ``openvino`` runs the network on OpenVINO (:mod:`verification.inference`, with
+    ``threads`` threads) on exactly the blob ``FaceRecognizerSF.feature`` makes; ``opencv`` on
+    OpenCV's DNN module. The crop is always OpenCV's ``alignCrop``.
+    """
 
     name = "sface"
 
-    def __init__(self, model: bytes) -> None:
+    def __init__(self, model: bytes, *, engine: str = "opencv", threads: int = 1) -> None:
         self._net = cv2.FaceRecognizerSF.create(
             "onnx", np.frombuffer(model, np.uint8), np.empty(0, np.uint8)
         )
+        self.engine = engine
+        self._ov = None
+        if engine == "openvino":
+            from verification.inference import OpenVinoNet
+
+            self._ov = OpenVinoNet(model, threads=threads)
 
     def align(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """The aligned crop: uint8 array (112, 112, 3), BGR, eyes on fixed positions."""
@@ -246,8 +257,20 @@ class SFaceEmbedder:
 
     def embed(self, aligned: np.ndarray) -> np.ndarray:
         """L2-normalised float32 vector of shape (128,) for an aligned crop."""
-        feat = self._net.feature(aligned).reshape(-1).astype(np.float32)
+        if self._ov is not None:
+            feat = self._ov.run(sface_blob(aligned)).reshape(-1)
+        else:
+            feat = self._net.feature(aligned).reshape(-1).astype(np.float32)
         return feat / max(float(np.linalg.norm(feat)), 1e-12)
+
+
+def sface_blob(aligned: np.ndarray) -> np.ndarray:
+    """The network input ``FaceRecognizerSF::feature`` builds from an aligned crop:
+    ``blobFromImage(crop, 1, (112, 112), (0, 0, 0), swapRB=true, crop=false)``, i.e. the RGB
+    pixel values as float32, 1 x 3 x 112 x 112, no scaling and no mean."""
+    if aligned.shape[:2] != (SFACE_CROP, SFACE_CROP):
+        aligned = cv2.resize(aligned, (SFACE_CROP, SFACE_CROP))
+    return aligned[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)
 
 
 def sface_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,0 +1,137 @@
+"""Running the ONNX networks (SFace, the PAD model) on OpenVINO's CPU plugin.
+
+OpenCV's DNN module runs SFace in ~37 ms and MiniFASNet in ~8 ms per selfie on one core;
+OpenVINO runs the same networks, built from the same checksummed bytes, in ~17 and ~4 ms
+(``bench/pad_bench.py``, docs/performance.md). ``ISOCHECK_INFERENCE_ENGINE=opencv`` keeps the
+OpenCV path (the fallback, and the reference of the equality tests).
+
+* The network is read from the verified bytes in memory (``Core.read_model(bytes)``): no file is
+  written, nothing is downloaded, no model cache directory is set.
+* SFace's int8 "bq" file keeps its weights as blockwise ``DequantizeLinear`` of int8 constants
+  (ONNX opset 21 ``block_size``), which OpenVINO's ONNX reader does not convert. A conversion
+  extension folds each such node, when all its inputs are constants, into the fp32 constant
+  ``(x - zero_point) * scale`` (numpy, from the file's own numbers) — what OpenCV computes when it
+  loads the file — so the graph OpenVINO compiles is a plain fp32 network.
+* Compiled with ``INFERENCE_NUM_THREADS`` = the settings' thread count (1: one core per worker),
+  ``INFERENCE_PRECISION_HINT=f32`` (a bf16/fp16-capable CPU gives the same numbers as any other)
+  and ``PERFORMANCE_HINT=LATENCY``. OpenVINO runs the network on a thread of its own: measure it
+  with process CPU time (``time.process_time``), not the calling thread's.
+
+Thread safety: a compiled network is shared by the whole process (compiled once per model and
+thread count); each :class:`OpenVinoNet` owns one infer request and is, like OpenCV's nets, for
+one thread at a time (:class:`verification.analysis.Analyser` gives every thread its own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+Engine = Literal["openvino", "opencv"]
+ENGINES: tuple[str, ...] = ("openvino", "opencv")
+PRECISION = "f32"
+
+_lock = threading.Lock()
+_core: Any = None
+_compiled: dict[tuple[bytes, int, tuple[int, ...] | None], Any] = {}
+
+
+def _fold_dequantize(node: Any) -> list[Any]:
+    """``DequantizeLinear`` with constant inputs -> one fp32 constant (per-tensor, per-axis or
+    blockwise scales and zero points, ONNX opset 10-21); otherwise OpenVINO's own conversion."""
+    import openvino.opset13 as ops
+
+    n = node.get_input_size()
+    sources = [node.get_input(i).get_node() for i in range(n)]
+    if not all(s.get_type_name() == "Constant" for s in sources):
+        raise RuntimeError("DequantizeLinear of a non-constant input: not supported here")
+    x = sources[0].get_data().astype(np.float32)
+    scale = sources[1].get_data().astype(np.float32)
+    zero = sources[2].get_data().astype(np.float32) if n > 2 else np.zeros_like(scale)
+    axis = int(node.get_attribute("axis")) if node.has_attribute("axis") else 1
+    block = int(node.get_attribute("block_size")) if node.has_attribute("block_size") else 0
+    if scale.ndim and x.ndim:
+        axis %= x.ndim
+        if block > 0:  # blockwise: scale has x's rank, ceil(dim / block) entries along ``axis``
+            idx = np.arange(x.shape[axis]) // block
+            scale, zero = np.take(scale, idx, axis=axis), np.take(zero, idx, axis=axis)
+        else:  # per axis: a 1-D scale along ``axis``
+            shape = [1] * x.ndim
+            shape[axis] = -1
+            scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return [ops.constant(((x - zero) * scale).astype(np.float32)).output(0)]
+
+
+def _ov_core() -> Any:
+    global _core
+    if _core is None:
+        import openvino as ov
+        from openvino.frontend.onnx import ConversionExtension
+
+        core = ov.Core()
+        core.add_extension(ConversionExtension("DequantizeLinear", _fold_dequantize))
+        _core = core
+    return _core
+
+
+def compile_model(
+    model: bytes, *, threads: int = 1, input_shape: Sequence[int] | None = None
+) -> Any:
+    """The OpenVINO CPU network of the ONNX ``model`` bytes (compiled once per process for each
+    model, thread count and input shape). ``input_shape``: fix a dynamic input (e.g. the PAD
+    model's batch) to this shape."""
+    shape = tuple(int(v) for v in input_shape) if input_shape is not None else None
+    key = (hashlib.sha256(model).digest(), int(threads), shape)
+    with _lock:
+        if key not in _compiled:
+            core = _ov_core()
+            net = core.read_model(bytes(model))
+            if shape is not None:
+                net.reshape(list(shape))
+            _compiled[key] = core.compile_model(net, "CPU", config(threads))
+        return _compiled[key]
+
+
+def config(threads: int) -> dict[str, Any]:
+    """The CPU plugin's settings: ``threads`` inference threads, fp32, latency, one stream."""
+    return {
+        "INFERENCE_NUM_THREADS": max(1, int(threads)),
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": PRECISION,
+    }
+
+
+class OpenVinoNet:
+    """One infer request on a shared compiled network: for one thread at a time."""
+
+    def __init__(
+        self, model: bytes, *, threads: int = 1, input_shape: Sequence[int] | None = None
+    ) -> None:
+        self._request = compile_model(
+            model, threads=threads, input_shape=input_shape
+        ).create_infer_request()
+
+    def run(self, blob: np.ndarray) -> np.ndarray:
+        """The first output for the float32 NCHW ``blob`` (a copy: the request reuses its
+        buffers)."""
+        self._request.infer({0: np.ascontiguousarray(blob, np.float32)})
+        return np.array(self._request.get_output_tensor(0).data, np.float32)
+
+
+def status(engine: str, threads: int) -> dict[str, Any]:
+    """What runs the networks, for /readyz, ``isocheck verify --json`` and the start-up log."""
+    out: dict[str, Any] = {"engine": engine, "threads": max(1, int(threads))}
+    if engine == "openvino":
+        import openvino as ov
+
+        out.update(openvino=ov.get_version().split("-")[0], precision=PRECISION)
+    else:
+        import cv2
+
+        out.update(opencv=cv2.__version__)
+    return out
