@@ -137,6 +137,8 @@ class Analyser:
                     score_threshold=s.verify_detect_score,
                     max_side=s.verify_detect_max_side,
                     coarse_side=s.verify_detect_coarse_side,
+                    engine=s.inference_engine,
+                    threads=self.inference_threads,
                 ),
                 F.SFaceEmbedder(sface, engine=s.inference_engine, threads=self.inference_threads),
             )

@@ -147,20 +147,43 @@ class YuNetDetector:
     """
 
     def __init__(
-        self, model: bytes, *, score_threshold: float, max_side: int, coarse_side: int = 0
+        self,
+        model: bytes,
+        *,
+        score_threshold: float,
+        max_side: int,
+        coarse_side: int = 0,
+        engine: str = "opencv",
+        threads: int = 1,
     ) -> None:
         self.max_side = max_side
         self.coarse_side = coarse_side
         self.score_threshold = score_threshold
-        self._net = cv2.FaceDetectorYN.create(
-            "onnx",
-            np.frombuffer(model, np.uint8),
-            np.empty(0, np.uint8),
-            (320, 320),
-            score_threshold,
-            0.3,
-            50,
-        )
+        self.engine = engine
+        self._ov = None
+        if engine == "openvino":
+            from verification.inference import YuNetNet
+
+            self._ov = YuNetNet(
+                model, score_threshold=score_threshold, nms_threshold=0.3, top_k=50, threads=threads
+            )
+        else:
+            self._net = cv2.FaceDetectorYN.create(
+                "onnx",
+                np.frombuffer(model, np.uint8),
+                np.empty(0, np.uint8),
+                (320, 320),
+                score_threshold,
+                0.3,
+                50,
+            )
+
+    def raw_rows(self, work: np.ndarray) -> np.ndarray | None:
+        """YuNet's rows (15 float32 each, ``FaceDetectorYN.detect``'s form) for ``work`` as is."""
+        if self._ov is not None:
+            return self._ov.detect(work)
+        self._net.setInputSize((work.shape[1], work.shape[0]))
+        return self._net.detect(work)[1]
 
     def detect(self, bgr: np.ndarray) -> list[Face]:
         """Faces in ``bgr`` (uint8, (h, w, 3)), largest first, in ``bgr``'s pixel coordinates.
@@ -200,9 +223,7 @@ class YuNetDetector:
             work = cv2.copyMakeBorder(
                 work, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127)
             )
-        wh, ww = work.shape[:2]
-        self._net.setInputSize((ww, wh))
-        _, rows = self._net.detect(work)
+        rows = self.raw_rows(work)
         faces: list[Face] = []
         if rows is None:
             return faces

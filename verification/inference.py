@@ -135,3 +135,84 @@ def status(engine: str, threads: int) -> dict[str, Any]:
 
         out.update(opencv=cv2.__version__)
     return out
+
+
+#: YuNet's output strides and its input size divisor (``FaceDetectorYN``'s constants).
+YUNET_STRIDES = (8, 16, 32)
+YUNET_DIVISOR = 32
+
+
+class YuNetNet:
+    """YuNet on OpenVINO with ``FaceDetectorYN::detect``'s pre- and post-processing in numpy:
+    the image padded (zeros, bottom and right) to a multiple of 32, fed as BGR float32 without
+    scaling; per stride 8/16/32 the score sqrt(clip(cls) x clip(obj)), the box (centre offset,
+    exp of the size) and the five landmarks decoded in float32; then OpenCV's own
+    ``dnn.NMSBoxes`` on the same integer boxes. One compiled network of dynamic height and width
+    serves every image size. For one thread at a time (one infer request)."""
+
+    def __init__(
+        self,
+        model: bytes,
+        *,
+        score_threshold: float,
+        nms_threshold: float = 0.3,
+        top_k: int = 50,
+        threads: int = 1,
+    ) -> None:
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.top_k = int(top_k)
+        self._request = compile_model(
+            model, threads=threads, input_shape=(1, 3, -1, -1)
+        ).create_infer_request()
+
+    def detect(self, bgr: np.ndarray) -> np.ndarray:
+        """Rows of 15 float32 (x, y, w, h, 5 x (x, y) landmarks, score) as
+        ``FaceDetectorYN.detect`` returns them (shape (0, 15) when none)."""
+        h, w = bgr.shape[:2]
+        ph = ((h - 1) // YUNET_DIVISOR + 1) * YUNET_DIVISOR
+        pw = ((w - 1) // YUNET_DIVISOR + 1) * YUNET_DIVISOR
+        blob = np.zeros((1, 3, ph, pw), np.float32)
+        blob[0, :, :h, :w] = bgr.transpose(2, 0, 1)
+        self._request.infer({0: blob})
+        rows = [self._decode(s, pw // s) for s in YUNET_STRIDES]
+        faces = np.concatenate(rows) if rows else np.zeros((0, 15), np.float32)
+        if len(faces) <= 1:
+            return faces
+        import cv2
+
+        boxes = [[int(v) for v in f[:4]] for f in faces]
+        keep = cv2.dnn.NMSBoxes(
+            boxes,
+            faces[:, 14].tolist(),
+            self.score_threshold,
+            self.nms_threshold,
+            1.0,
+            self.top_k,
+        )
+        return faces[np.asarray(keep, np.int64).reshape(-1)]
+
+    def _decode(self, stride: int, cols: int) -> np.ndarray:
+        out = self._request.get_tensor
+        cls = np.clip(out(f"cls_{stride}").data.reshape(-1), 0.0, 1.0)
+        obj = np.clip(out(f"obj_{stride}").data.reshape(-1), 0.0, 1.0)
+        score = np.sqrt(cls * obj).astype(np.float32)
+        idx = np.flatnonzero(score >= self.score_threshold)
+        if idx.size == 0:
+            return np.zeros((0, 15), np.float32)
+        s = np.float32(stride)
+        c = (idx % cols).astype(np.float32)
+        r = (idx // cols).astype(np.float32)
+        box = out(f"bbox_{stride}").data.reshape(-1, 4)[idx].astype(np.float32)
+        kps = out(f"kps_{stride}").data.reshape(-1, 10)[idx].astype(np.float32)
+        bw = np.exp(box[:, 2]) * s
+        bh = np.exp(box[:, 3]) * s
+        face = np.empty((idx.size, 15), np.float32)
+        face[:, 0] = (c + box[:, 0]) * s - bw / np.float32(2)
+        face[:, 1] = (r + box[:, 1]) * s - bh / np.float32(2)
+        face[:, 2] = bw
+        face[:, 3] = bh
+        face[:, 4:14:2] = (kps[:, 0::2] + c[:, None]) * s
+        face[:, 5:14:2] = (kps[:, 1::2] + r[:, None]) * s
+        face[:, 14] = score[idx]
+        return face
