@@ -21,6 +21,7 @@ import cProfile
 import json
 import os
 import pstats
+import resource
 import sys
 import time
 from pathlib import Path
@@ -104,10 +105,15 @@ def main() -> None:
         "sets": {name: profile_set(v, ps[: args.n], args.top) for name, ps in pairs.items()},
     }
     out["load_average"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+    # peak resident memory of this process (one thread's models, PAD on): what a worker holds
+    out["max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     RESULTS.mkdir(exist_ok=True)
     name = "selfie_profile.json" if args.engine == "openvino" else "selfie_profile_opencv.json"
     (RESULTS / name).write_text(json.dumps(out, indent=2))
-    print(f"load average {out['load_average'][0]} -> {out['load_average'][1]} (2 cores)")
+    print(
+        f"engine {args.engine}; load average {out['load_average'][0]} -> "
+        f"{out['load_average'][1]} (2 cores); peak RSS {out['max_rss_mib']} MiB"
+    )
     for name, r in out["sets"].items():
         stages = " | ".join(f"{k} {ms:.1f}" for k, ms in r["stage_p50_ms"].items())
         print(f"\n{name}, n={r['n']}: wall p50 ms: {stages}; CPU p50 {r['cpu_total_p50_ms']:.1f}")
