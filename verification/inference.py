@@ -14,8 +14,9 @@ OpenCV path (the fallback, and the reference of the equality tests).
   loads the file — so the graph OpenVINO compiles is a plain fp32 network.
 * Compiled with ``INFERENCE_NUM_THREADS`` = the settings' thread count (1: one core per worker),
   ``INFERENCE_PRECISION_HINT=f32`` (a bf16/fp16-capable CPU gives the same numbers as any other)
-  and ``PERFORMANCE_HINT=LATENCY``. OpenVINO runs the network on a thread of its own: measure it
-  with process CPU time (``time.process_time``), not the calling thread's.
+  and ``PERFORMANCE_HINT=LATENCY``, without CPU pinning (:func:`config`). OpenVINO runs the
+  network on a thread of its own: measure it with process CPU time (``time.process_time``), not
+  the calling thread's.
 
 Thread safety: a compiled network is shared by the whole process (compiled once per model and
 thread count); each :class:`OpenVinoNet` owns one infer request and is, like OpenCV's nets, for
@@ -97,9 +98,13 @@ def compile_model(
 
 
 def config(threads: int) -> dict[str, Any]:
-    """The CPU plugin's settings: ``threads`` inference threads, fp32, latency, one stream."""
+    """The CPU plugin's settings: ``threads`` inference threads, fp32, latency, one stream, no
+    CPU pinning (its default pins the inference thread to a core chosen inside this process:
+    two gunicorn workers, each its own process, could pin to the same core; the OS scheduler
+    spreads them)."""
     return {
         "INFERENCE_NUM_THREADS": max(1, int(threads)),
+        "ENABLE_CPU_PINNING": False,
         "NUM_STREAMS": 1,
         "PERFORMANCE_HINT": "LATENCY",
         "INFERENCE_PRECISION_HINT": PRECISION,
