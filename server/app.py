@@ -131,6 +131,8 @@ def _log_pad_state(settings: Settings) -> None:
 
     status = get_verifier().pad_status()
     log = logging.getLogger("isocheck.verification")
+    engine = get_verifier().engine_status()
+    log.info("face networks on %s (%s threads)", engine["engine"], engine["threads"])
     if status["state"] == "on":
         log.info("presentation-attack detection on (threshold %s)", status["threshold"])
     else:

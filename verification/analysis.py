@@ -92,9 +92,23 @@ class Analyser:
                 review_below=self.settings.pad_review_below,
                 state=state,  # type: ignore[arg-type]
                 reason=reason,
+                engine=self.settings.inference_engine,
+                threads=self.inference_threads,
             )
             self._local.pad = det
         return det
+
+    @property
+    def inference_threads(self) -> int:
+        """Threads of each OpenVINO inference: ``verify_cv_threads`` when set (>= 1), else 1."""
+        return max(1, self.settings.verify_cv_threads or 1)
+
+    def engine_status(self) -> dict[str, Any]:
+        """``{"engine": openvino|opencv, "threads": …, "openvino": version, "precision": f32}``:
+        what runs SFace and the PAD network (/readyz, ``isocheck verify --json``, start-up log)."""
+        from verification.inference import status
+
+        return status(self.settings.inference_engine, self.inference_threads)
 
     def pad_status(self) -> dict[str, Any]:
         """``{"state": on|off|model_invalid, "reason": …, "threshold": …}`` for /readyz, the CLI
@@ -123,8 +137,10 @@ class Analyser:
                     score_threshold=s.verify_detect_score,
                     max_side=s.verify_detect_max_side,
                     coarse_side=s.verify_detect_coarse_side,
+                    engine=s.inference_engine,
+                    threads=self.inference_threads,
                 ),
-                F.SFaceEmbedder(sface),
+                F.SFaceEmbedder(sface, engine=s.inference_engine, threads=self.inference_threads),
             )
             self._local.cv = pair
         return pair

@@ -81,7 +81,10 @@ def verify_command(enrol: Path, selfie: Path, as_json: bool, embedder: str | Non
         _refused(exc, as_json, lang)
         return
     if as_json:
-        out = result.to_dict() | {"message": message(result.code, lang).detail}
+        out = result.to_dict() | {
+            "message": message(result.code, lang).detail,
+            "engine": v.engine_status(),
+        }
         click.echo(json.dumps(out, ensure_ascii=False, default=str))
     else:
         q = result.quality

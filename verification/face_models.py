@@ -147,20 +147,43 @@ class YuNetDetector:
     """
 
     def __init__(
-        self, model: bytes, *, score_threshold: float, max_side: int, coarse_side: int = 0
+        self,
+        model: bytes,
+        *,
+        score_threshold: float,
+        max_side: int,
+        coarse_side: int = 0,
+        engine: str = "opencv",
+        threads: int = 1,
     ) -> None:
         self.max_side = max_side
         self.coarse_side = coarse_side
         self.score_threshold = score_threshold
-        self._net = cv2.FaceDetectorYN.create(
-            "onnx",
-            np.frombuffer(model, np.uint8),
-            np.empty(0, np.uint8),
-            (320, 320),
-            score_threshold,
-            0.3,
-            50,
-        )
+        self.engine = engine
+        self._ov = None
+        if engine == "openvino":
+            from verification.inference import YuNetNet
+
+            self._ov = YuNetNet(
+                model, score_threshold=score_threshold, nms_threshold=0.3, top_k=50, threads=threads
+            )
+        else:
+            self._net = cv2.FaceDetectorYN.create(
+                "onnx",
+                np.frombuffer(model, np.uint8),
+                np.empty(0, np.uint8),
+                (320, 320),
+                score_threshold,
+                0.3,
+                50,
+            )
+
+    def raw_rows(self, work: np.ndarray) -> np.ndarray | None:
+        """YuNet's rows (15 float32 each, ``FaceDetectorYN.detect``'s form) for ``work`` as is."""
+        if self._ov is not None:
+            return self._ov.detect(work)
+        self._net.setInputSize((work.shape[1], work.shape[0]))
+        return self._net.detect(work)[1]
 
     def detect(self, bgr: np.ndarray) -> list[Face]:
         """Faces in ``bgr`` (uint8, (h, w, 3)), largest first, in ``bgr``'s pixel coordinates.
@@ -200,9 +223,7 @@ class YuNetDetector:
             work = cv2.copyMakeBorder(
                 work, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127)
             )
-        wh, ww = work.shape[:2]
-        self._net.setInputSize((ww, wh))
-        _, rows = self._net.detect(work)
+        rows = self.raw_rows(work)
         faces: list[Face] = []
         if rows is None:
             return faces
@@ -231,14 +252,25 @@ COARSE_MIN_FACE = 128
 
 
 class SFaceEmbedder:
-    """SFace 128-d features from the 112x112 crop aligned on YuNet's 5 landmarks."""
+    """SFace 128-d features from the 112x112 crop aligned on YuNet's 5 landmarks.
+
+    ``engine``: ``openvino`` runs the network on OpenVINO (:mod:`verification.inference`, with
+    ``threads`` threads) on exactly the blob ``FaceRecognizerSF.feature`` makes; ``opencv`` on
+    OpenCV's DNN module. The crop is always OpenCV's ``alignCrop``.
+    """
 
     name = "sface"
 
-    def __init__(self, model: bytes) -> None:
+    def __init__(self, model: bytes, *, engine: str = "opencv", threads: int = 1) -> None:
         self._net = cv2.FaceRecognizerSF.create(
             "onnx", np.frombuffer(model, np.uint8), np.empty(0, np.uint8)
         )
+        self.engine = engine
+        self._ov = None
+        if engine == "openvino":
+            from verification.inference import OpenVinoNet
+
+            self._ov = OpenVinoNet(model, threads=threads)
 
     def align(self, bgr: np.ndarray, face: Face) -> np.ndarray:
         """The aligned crop: uint8 array (112, 112, 3), BGR, eyes on fixed positions."""
@@ -246,8 +278,20 @@ class SFaceEmbedder:
 
     def embed(self, aligned: np.ndarray) -> np.ndarray:
         """L2-normalised float32 vector of shape (128,) for an aligned crop."""
-        feat = self._net.feature(aligned).reshape(-1).astype(np.float32)
+        if self._ov is not None:
+            feat = self._ov.run(sface_blob(aligned)).reshape(-1)
+        else:
+            feat = self._net.feature(aligned).reshape(-1).astype(np.float32)
         return feat / max(float(np.linalg.norm(feat)), 1e-12)
+
+
+def sface_blob(aligned: np.ndarray) -> np.ndarray:
+    """The network input ``FaceRecognizerSF::feature`` builds from an aligned crop:
+    ``blobFromImage(crop, 1, (112, 112), (0, 0, 0), swapRB=true, crop=false)``, i.e. the RGB
+    pixel values as float32, 1 x 3 x 112 x 112, no scaling and no mean."""
+    if aligned.shape[:2] != (SFACE_CROP, SFACE_CROP):
+        aligned = cv2.resize(aligned, (SFACE_CROP, SFACE_CROP))
+    return aligned[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)
 
 
 def sface_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -146,17 +146,30 @@ def working_copy(bgr: np.ndarray, face: Face) -> tuple[np.ndarray, Face]:
 
 
 class PadModel:
-    """MiniFASNetV2-SE in OpenCV's DNN module, built from checksummed bytes."""
+    """MiniFASNetV2-SE, built from checksummed bytes, on OpenVINO (``engine="openvino"``,
+    :mod:`verification.inference`) or OpenCV's DNN module (``"opencv"``); same blob either way."""
 
-    def __init__(self, model: bytes) -> None:
-        self._net = cv2.dnn.readNetFromONNX(np.frombuffer(model, np.uint8))
+    def __init__(self, model: bytes, *, engine: str = "opencv", threads: int = 1) -> None:
+        self.engine = engine
+        if engine == "openvino":
+            from verification.inference import OpenVinoNet
+
+            self._ov: Any = OpenVinoNet(
+                model, threads=threads, input_shape=(1, 3, PAD_INPUT, PAD_INPUT)
+            )
+        else:
+            self._ov = None
+            self._net = cv2.dnn.readNetFromONNX(np.frombuffer(model, np.uint8))
 
     def logit(self, bgr: np.ndarray, face: Face, scale: float = PAD_CROP_SCALE) -> float:
         """log P(real)/P(spoof) for the face in ``bgr``, from a crop ``scale`` x the face box."""
         crop = square_crop(bgr, face.box, scale, PAD_INPUT)
         blob = cv2.dnn.blobFromImage(crop, 1 / 255.0, (PAD_INPUT, PAD_INPUT), swapRB=True)
-        self._net.setInput(blob)
-        out = self._net.forward().reshape(-1)
+        if self._ov is not None:
+            out = self._ov.run(blob).reshape(-1)
+        else:
+            self._net.setInput(blob)
+            out = self._net.forward().reshape(-1)
         return float(out[0] - out[1])
 
 
@@ -328,12 +341,14 @@ class PresentationAttackDetector:
         review_below: float | None = None,
         state: PadState = "on",
         reason: str | None = None,
+        engine: str = "opencv",
+        threads: int = 1,
     ) -> None:
         self.state: PadState = state if model is not None else ("off" if state == "on" else state)
         self.reason = reason
         self.fusion = fusion
         self.review_below = fusion.threshold if review_below is None else review_below
-        self._model = PadModel(model) if model is not None else None
+        self._model = PadModel(model, engine=engine, threads=threads) if model is not None else None
 
     def cues(self, bgr: np.ndarray, face: Face) -> dict[str, float]:
         if self._model is None:

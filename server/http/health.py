@@ -48,5 +48,7 @@ def readyz():
     from server.face_verifier import get_verifier
 
     checks["presentation_attack_detection"] = {"ok": True, **get_verifier().pad_status()}
+    # What runs the face networks (ISOCHECK_INFERENCE_ENGINE): informative, never a refusal.
+    checks["inference"] = {"ok": True, **get_verifier().engine_status()}
     ready = all(c["ok"] for c in checks.values())
     return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503

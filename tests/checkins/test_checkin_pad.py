@@ -57,6 +57,16 @@ def test_readyz_shows_the_state_of_the_stage(client):
     assert pad["ok"] is True and pad["state"] in ("on", "off", "model_invalid")
 
 
+def test_readyz_names_the_engine_that_runs_the_face_networks(client):
+    from server.face_verifier import get_verifier
+
+    body = client.get("/readyz").get_json()
+    inference = body["checks"]["inference"]
+    assert inference["ok"] is True
+    assert inference["engine"] == get_verifier().settings.inference_engine
+    assert inference["engine"] in ("openvino", "opencv") and inference["threads"] >= 1
+
+
 @pytest.mark.faces
 def test_over_http_an_enrolment_photo_of_a_print_is_refused(client, session, clock, monkeypatch):
     import io
