@@ -4,7 +4,7 @@ from server.alerts.models import Alert, AlertOccurrence
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.core.audit import AuditArchive, AuditEvent
 from server.core.db import Base
-from server.dashboard.rollup import StatsDaily
+from server.dashboard.rollup import StatsDaily, StatsDailyArea
 from server.declarations.models import Declaration
 from server.fhir.models import FhirExportJob
 from server.heartbeat import SchedulerHeartbeat
@@ -40,5 +40,6 @@ __all__ = [
     "SchedulerHeartbeat",
     "StaffUser",
     "StatsDaily",
+    "StatsDailyArea",
     "StoredImage",
 ]

@@ -77,6 +77,21 @@ class StatsDaily(Base):
     computed_at: Mapped[datetime]
 
 
+class StatsDailyArea(Base):
+    """The median minutes to acknowledge over a district's or city's wards, per finished day
+    (written with the day's ward rows), so the city's view by district does not take the
+    median of 60,000 acknowledgements a week again (migration 0004d)."""
+
+    __tablename__ = "stats_daily_areas"
+
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    zone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    acknowledged: Mapped[int] = mapped_column(Integer)
+    ack_median: Mapped[float | None] = mapped_column(Float)
+    computed_at: Mapped[datetime]
+
+
 #: the column of each alert kind, in :class:`AlertKind` order
 ALERT_COLUMNS: dict[str, str] = {k.value: f"alerts_{k.value}" for k in AlertKind}
 
@@ -181,6 +196,22 @@ def rolled_medians(
     ):
         collected.setdefault(key(r), []).extend(r[-1] or [])
     return {k: statistics.median(v) for k, v in collected.items() if v}
+
+
+def area_medians(
+    *, session: Session, area_ids: list[int], days: list[date], zone: ZoneInfo
+) -> dict[tuple[date, int], float | None]:
+    """The rolled-up medians of whole areas (districts, cities) by (day, area id); a missing
+    key: no row (rolled up before the area existed), take :func:`rolled_medians`."""
+    if not days or not area_ids:
+        return {}
+    t = StatsDailyArea.__table__.c
+    found = session.execute(
+        select(t.day, t.area_id, t.ack_median).where(
+            t.zone == zone.key, t.day.in_(days), t.area_id.in_(area_ids)
+        )
+    )
+    return {(day, area_id): median for day, area_id, median in found}
 
 
 def stream_ward_rows(

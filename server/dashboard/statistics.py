@@ -17,8 +17,14 @@ from sqlalchemy.orm import Session
 from server.alerts.models import Alert
 from server.checkins.models import CheckinPrompt
 from server.core.enums import AlertKind, AreaKind, PromptState
-from server.dashboard.rollup import ALERT_COLUMNS, complete_days, rolled_medians, rolled_sums
-from server.people.models import Area, Person, StaffUser
+from server.dashboard.rollup import (
+    ALERT_COLUMNS,
+    area_medians,
+    complete_days,
+    rolled_medians,
+    rolled_sums,
+)
+from server.people.models import Area, Person, StaffUser, path_ids
 from server.scope import areas_in_scope
 
 #: Prompt states that count as "due" in compliance (cancelled and system-missed ones do not).
@@ -104,6 +110,8 @@ class Frame:
     wards: list[Area]
     rolled: list[date]
     live: list[date]
+    #: every area in scope (held, so that the districts stay in the session's identity map)
+    areas: list[Area] = field(default_factory=list)
 
 
 def stats_frame(
@@ -116,14 +124,15 @@ def stats_frame(
     complete and taken after the day ended; from the first day without one on, live."""
     today = now.astimezone(zone).date()
     day_list = [today - timedelta(days=i) for i in range(days - 1, -1, -1)]
-    wards = [a for a in areas_in_scope(session=session, staff=staff) if a.kind is AreaKind.ward]
+    areas = areas_in_scope(session=session, staff=staff)
+    wards = [a for a in areas if a.kind is AreaKind.ward]
     if root is not None:
         wards = [w for w in wards if w.path.startswith(root.path)]
     rolled = complete_days(
         session=session, ward_ids=[w.id for w in wards], days=day_list[:-1], zone=zone
     )
     first_live = next((i for i, d in enumerate(day_list) if d not in rolled), len(day_list) - 1)
-    return Frame(day_list, wards, day_list[:first_live], day_list[first_live:])
+    return Frame(day_list, wards, day_list[:first_live], day_list[first_live:], areas)
 
 
 def statistics_by_area(
@@ -170,17 +179,8 @@ def statistics_by_area(
             target.alerts.update(alerts)
         if median is not None:
             rows[(day, group_id)].ack_median_value = float(median)
-    medians = rolled_medians(
-        session=session, ward_ids=ward_ids, days=frame.rolled, zone=zone, by_district=False
-    )
-    if by_district:
-        medians.update(rolled_medians(
-            session=session, ward_ids=ward_ids, days=frame.rolled, zone=zone, by_district=True
-        ))  # fmt: skip
-    for (day, group_id), value in medians.items():
-        target = totals[day] if group_id is None else rows.get((day, group_id))
-        if target is not None:
-            target.ack_median_value = value
+    _rolled_medians(session=session, frame=frame, zone=zone, rows=rows, totals=totals,
+                    groups=shown if by_district else [])  # fmt: skip
     aggregate_days(
         session=session,
         ward_ids=ward_ids,
@@ -200,7 +200,57 @@ def statistics_by_area(
 def _groups(session: Session, wards: list[Area], group_of: dict[int, int]) -> list[Area]:
     """The districts of ``wards``, in the order their wards come (path order)."""
     ids = list(dict.fromkeys(group_of[w.id] for w in wards))
-    return [session.get(Area, i) for i in ids]  # in the identity map: areas_in_scope read them
+    return [session.get(Area, i) for i in ids]  # in the identity map: the frame holds them
+
+
+def _whole_area(frame: Frame) -> int | None:
+    """The area (in scope, so all its wards are at hand) whose wards are exactly those shown:
+    its rolled-up median is the totals' median."""
+    if not frame.wards:
+        return None
+    in_scope = {a.id for a in frame.areas}
+    above = {w.id: path_ids(w.path)[:-1] for w in frame.areas if w.kind is AreaKind.ward}
+    shown = {w.id for w in frame.wards}
+    for area_id in reversed(above.get(frame.wards[0].id, [])):  # the deepest first
+        under = {ward_id for ward_id, ids in above.items() if area_id in ids}
+        if area_id in in_scope and under == shown:
+            return area_id
+    return None
+
+
+def _rolled_medians(
+    *, session: Session, frame: Frame, zone: ZoneInfo, rows: dict, totals: dict, groups: list
+) -> None:
+    """The medians of the rolled-up days for the totals and the districts shown: the rollup's
+    own (``stats_daily_areas``) where the wards are a whole area, else the median over the
+    wards' rows' minutes (:func:`rolled_medians`)."""
+    if not frame.rolled:
+        return
+    top = _whole_area(frame)
+    district_ids = [g.id for g in groups]
+    found = area_medians(session=session, area_ids=district_ids + ([top] if top else []),
+                         days=frame.rolled, zone=zone)  # fmt: skip
+
+    def fallback(by_district: bool) -> dict:
+        return rolled_medians(session=session, ward_ids=[w.id for w in frame.wards],
+                              days=frame.rolled, zone=zone, by_district=by_district)  # fmt: skip
+
+    if top is not None and all((d, top) in found for d in frame.rolled):
+        for_totals = {(d, None): found[(d, top)] for d in frame.rolled}
+    else:
+        for_totals = fallback(False)
+    for (day, _), value in for_totals.items():
+        if value is not None:
+            totals[day].ack_median_value = value
+    if not district_ids:
+        return
+    if all((d, i) in found for d in frame.rolled for i in district_ids):
+        for_districts = {k: v for k, v in found.items() if k[1] in district_ids}
+    else:
+        for_districts = fallback(True)
+    for key, value in for_districts.items():
+        if value is not None and key in rows:
+            rows[key].ack_median_value = value
 
 
 def aggregate_days(
