@@ -92,12 +92,13 @@ def stats_csv(
                                       zone=zone)  # fmt: skip
             pending = next(stream, None)
             written = 0
+            iso = {d: d.isoformat() for d in frame.days}
             for ward in frame.wards:
-                code, name = ward.code, ward.name
-                while pending is not None and pending[0] == ward.id:
+                ward_id, code, name = ward.id, ward.code, ward.name
+                while pending is not None and pending[0] == ward_id:
                     _, day, monitored, due, done, *rest = pending
                     median = rest.pop()
-                    write((day.isoformat(), code, name, monitored, due, done,
+                    write((iso[day], code, name, monitored, due, done,
                            _percent(done, due), *rest,
                            "" if median is None else round(median, 1)))  # fmt: skip
                     pending = next(stream, None)
@@ -106,7 +107,7 @@ def stats_csv(
                         yield take()
                 for day in frame.live:
                     r = live[(day, ward.id)]
-                    write((day.isoformat(), code, name, r.monitored, r.due, r.completed,
+                    write((iso[day], code, name, r.monitored, r.due, r.completed,
                            _percent(r.completed, r.due), *[r.alerts.get(k.value, 0) for k in kinds],
                            "" if r.ack_median is None else r.ack_median))  # fmt: skip
             yield take()
