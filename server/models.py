@@ -7,7 +7,7 @@ from server.core.db import Base
 from server.dashboard.rollup import StatsDaily, StatsDailyArea
 from server.declarations.models import Declaration
 from server.fhir.models import FhirExportJob
-from server.heartbeat import SchedulerHeartbeat
+from server.heartbeat import SchedulerHeartbeat, SweepCursor
 from server.notify.models import Notification
 from server.people.models import (
     ActivationCode,
@@ -38,6 +38,7 @@ __all__ = [
     "Person",
     "SchedulePlan",
     "SchedulerHeartbeat",
+    "SweepCursor",
     "StaffUser",
     "StatsDaily",
     "StatsDailyArea",
