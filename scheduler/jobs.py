@@ -25,16 +25,21 @@ from server.alerts.escalation import escalate_batch
 from server.checkins import lifecycle as prompts
 from server.checkins.planning import plan_batch
 from server.config import Settings
+from server.core import sql
 from server.core.clock import Clock
 from server.declarations.non_reporting import raise_non_reporting
 from server.declarations.reminders import send_declaration_reminders
 from server.flows import person_lifecycle as people
-from server.heartbeat import SchedulerHeartbeat
+from server.heartbeat import SchedulerHeartbeat, SweepCursor
 from server.notify.delivery import deliver_notifications
 from server.schedule.policy import resolver_for
 
 #: Name of the close sweep; its previous heartbeat is the downtime evidence.
 CLOSE_SWEEP = "close_overdue"
+#: Name of the non-reporting sweep (its job and its row in ``sweep_cursors``).
+NON_REPORTING = "non_reporting"
+#: Times a run goes back for rows another transaction held when its walk passed them.
+NON_REPORTING_RETRIES = 5
 
 
 def _batches(
@@ -139,16 +144,50 @@ def escalate_alerts(*, session: Session, clock: Clock, settings: Settings) -> in
 
 
 def non_reporting(*, session: Session, clock: Clock, settings: Settings) -> int:
-    """Alert the ward about people who sent no health declaration for a day."""
+    """Alert the ward about people who sent no health declaration for a day.
+
+    A keyset walk over the persons (issue 18: every batch used to start again from the first
+    person): it goes on after the id the previous run stopped at (``sweep_cursors``), to the end
+    of the table, then wraps around from the start up to where it began; one turn per run
+    unless the budget runs out first (the next run goes on from there). Rows another
+    transaction held when the walk passed them (the other scheduler's batch, planning's) are
+    gone over again from the first of them, up to :data:`NON_REPORTING_RETRIES` times, and
+    else the next run starts there. Two schedulers may walk at once: the per-day dedupe key
+    keeps one alert per person; the kept position is the last one written."""
     now, limit = clock.now(), settings.scheduler_batch_size
     window = timedelta(hours=settings.non_reporting_hours)
     resolver = resolver_for(session=session, settings=settings)
-    return _batches(
-        session, settings,
-        lambda: raise_non_reporting(
-            session=session, now=now, window=window, resolver=resolver, limit=limit
-        ),
-    )  # fmt: skip
+    saved = session.get(SweepCursor, NON_REPORTING)
+    start = saved.position if saved else 0
+    position, up_to, wrapped, total = start, None, start == 0, 0
+    retry, retries = None, 0
+    started = time.perf_counter()
+    while True:
+        batch = raise_non_reporting(session=session, now=now, window=window, resolver=resolver,
+                                    limit=limit, after_id=position, up_to_id=up_to)  # fmt: skip
+        total += batch.raised
+        if batch.skipped is not None and (retry is None or batch.skipped < retry):
+            retry = batch.skipped
+        done = False
+        if batch.last_id is not None:
+            position = batch.last_id
+        elif not wrapped:  # the end of the table: from the start, up to where the run began
+            position, up_to, wrapped = 0, start, True
+        elif retry is not None and retries < NON_REPORTING_RETRIES:
+            position, up_to, retry, retries = retry - 1, None, None, retries + 1
+        else:
+            done = True
+        kept = (retry - 1) if retry is not None else (0 if done else position)
+        _keep_position(session, NON_REPORTING, kept, now)
+        session.commit()
+        if done or time.perf_counter() - started > settings.scheduler_sweep_budget_seconds:
+            return total
+
+
+def _keep_position(session: Session, name: str, position: int, now) -> None:
+    sql.upsert(session, SweepCursor.__table__,
+               [{"name": name, "position": position, "updated_at": now}],
+               conflict=("name",), update_columns=("position", "updated_at"))  # fmt: skip
 
 
 def declaration_reminders(*, session: Session, clock: Clock, settings: Settings) -> int:
@@ -231,7 +270,7 @@ SWEEPS: list[Job] = [
     Job("open_due", open_due),
     Job("remind_due", remind_due),
     Job("escalate_alerts", escalate_alerts),
-    Job("non_reporting", non_reporting, every_s=300),
+    Job(NON_REPORTING, non_reporting, every_s=300),
     Job("declaration_reminders", declaration_reminders, every_s=300),
     Job("purge_biometrics", purge_biometrics, every_s=3600),
     Job("purge_orphan_files", purge_orphan_files, every_s=3600),

@@ -4,10 +4,10 @@ from server.alerts.models import Alert, AlertOccurrence
 from server.checkins.models import CheckinAttempt, CheckinPrompt
 from server.core.audit import AuditArchive, AuditEvent
 from server.core.db import Base
-from server.dashboard.rollup import StatsDaily
+from server.dashboard.rollup import StatsDaily, StatsDailyArea
 from server.declarations.models import Declaration
 from server.fhir.models import FhirExportJob
-from server.heartbeat import SchedulerHeartbeat
+from server.heartbeat import SchedulerHeartbeat, SweepCursor
 from server.notify.models import Notification
 from server.people.models import (
     ActivationCode,
@@ -38,7 +38,9 @@ __all__ = [
     "Person",
     "SchedulePlan",
     "SchedulerHeartbeat",
+    "SweepCursor",
     "StaffUser",
     "StatsDaily",
+    "StatsDailyArea",
     "StoredImage",
 ]

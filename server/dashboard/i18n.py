@@ -300,6 +300,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "invalid_value": ("Giá trị không hợp lệ", "Invalid value"),
     # statistics
     "stats_title": ("Thống kê theo khu vực và ngày", "Statistics by area and day"),
+    "stats_by_district": (
+        "Theo quận/huyện: chọn một quận/huyện để xem từng phường/xã (tệp CSV có từng phường/xã).",
+        "By district: choose a district to see its wards (the CSV has every ward).",
+    ),
     "days": ("Số ngày", "Days"),
     "day": ("Ngày", "Day"),
     "monitored": ("Số người theo dõi", "People monitored"),

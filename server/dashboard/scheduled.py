@@ -4,6 +4,7 @@ and its rules: :mod:`server.dashboard.rollup`, the aggregation: :mod:`server.das
 
 from __future__ import annotations
 
+import statistics
 import time
 from datetime import date, datetime
 from typing import Any
@@ -13,9 +14,15 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from server.core.enums import AreaKind
-from server.dashboard.rollup import LOCK_KEY, StatsDaily, days_to_roll_up
+from server.dashboard.rollup import (
+    ALERT_COLUMNS,
+    LOCK_KEY,
+    StatsDaily,
+    StatsDailyArea,
+    days_to_roll_up,
+)
 from server.dashboard.statistics import StatRow, aggregate_days
-from server.people.models import Area
+from server.people.models import Area, path_ids
 
 
 def roll_up_day(*, session: Session, day: date, now: datetime, zone: ZoneInfo) -> int:
@@ -28,17 +35,37 @@ def roll_up_day(*, session: Session, day: date, now: datetime, zone: ZoneInfo) -
         rows=rows, totals=totals, median_in_sql=False,
     )  # fmt: skip
     session.execute(delete(StatsDaily).where(StatsDaily.zone == zone.key, StatsDaily.day == day))
-    values: list[dict[str, Any]] = [
-        {
+    values: list[dict[str, Any]] = []
+    for (_, ward_id), r in rows.items():
+        minutes = sorted(round(m, 3) for m in r.ack_minutes)
+        values.append({
             "ward_id": ward_id, "day": day, "zone": zone.key, "monitored": r.monitored,
-            "due": r.due, "completed": r.completed, "alerts": dict(r.alerts),
-            "ack_minutes": sorted(round(m, 3) for m in r.ack_minutes), "computed_at": now,
-        }
-        for (_, ward_id), r in rows.items()
-    ]  # fmt: skip
+            "due": r.due, "completed": r.completed, "ack_minutes": minutes,
+            "ack_median": statistics.median(minutes) if minutes else None, "computed_at": now,
+            **{column: r.alerts.get(kind, 0) for kind, column in ALERT_COLUMNS.items()},
+        })  # fmt: skip
     if values:
         session.execute(insert(StatsDaily), values)
+    _roll_up_areas(session=session, day=day, now=now, zone=zone, wards=wards, rows=rows)
     return len(values)
+
+
+def _roll_up_areas(*, session, day, now, zone, wards, rows) -> None:
+    """The median over each district's and city's wards that day (``stats_daily_areas``)."""
+    minutes: dict[int, list[float]] = {}
+    for w in wards:
+        ward_minutes = [round(m, 3) for m in rows[(day, w.id)].ack_minutes]
+        for area_id in path_ids(w.path)[:-1]:
+            minutes.setdefault(area_id, []).extend(ward_minutes)
+    session.execute(
+        delete(StatsDailyArea).where(StatsDailyArea.zone == zone.key, StatsDailyArea.day == day)
+    )
+    if minutes:
+        session.execute(insert(StatsDailyArea), [
+            {"area_id": area_id, "day": day, "zone": zone.key, "acknowledged": len(values),
+             "ack_median": statistics.median(values) if values else None, "computed_at": now}
+            for area_id, values in minutes.items()
+        ])  # fmt: skip
 
 
 def roll_up(*, session: Session, now: datetime, zone: ZoneInfo, budget_s: float) -> int:

@@ -17,8 +17,14 @@ from sqlalchemy.orm import Session
 from server.alerts.models import Alert
 from server.checkins.models import CheckinPrompt
 from server.core.enums import AlertKind, AreaKind, PromptState
-from server.dashboard.rollup import rolled_up_days
-from server.people.models import Area, Person, StaffUser
+from server.dashboard.rollup import (
+    ALERT_COLUMNS,
+    area_medians,
+    complete_days,
+    rolled_medians,
+    rolled_sums,
+)
+from server.people.models import Area, Person, StaffUser, path_ids
 from server.scope import areas_in_scope
 
 #: Prompt states that count as "due" in compliance (cancelled and system-missed ones do not).
@@ -89,8 +95,44 @@ class StatRow:
 class Stats:
     days: list[date]
     wards: list[Area]
-    rows: list[StatRow]  # per ward and day, wards in path order, days ascending
+    rows: list[StatRow]  # per group (ward or district) and day, in path order, days ascending
     totals: list[StatRow]  # per day over every ward shown
+    #: what a row is: "ward", or "district" (its wards summed; the city's view)
+    by: str = "ward"
+
+
+@dataclass
+class Frame:
+    """Which wards and days a statistics view covers, and which of the days come from the
+    rollup (the first ones) and which are aggregated live (the last ones, today included)."""
+
+    days: list[date]
+    wards: list[Area]
+    rolled: list[date]
+    live: list[date]
+    #: every area in scope (held, so that the districts stay in the session's identity map)
+    areas: list[Area] = field(default_factory=list)
+
+
+def stats_frame(
+    *, session: Session, staff: StaffUser, root: Area | None, days: int, now: datetime,
+    zone: ZoneInfo,
+) -> Frame:  # fmt: skip
+    """The wards in ``root``'s subtree within scope (path order), the last ``days`` local days
+    (today included), and where each day's numbers come from: finished days from the daily
+    rollup the scheduler keeps (``stats_daily``, :mod:`server.dashboard.rollup`) when it was
+    complete and taken after the day ended; from the first day without one on, live."""
+    today = now.astimezone(zone).date()
+    day_list = [today - timedelta(days=i) for i in range(days - 1, -1, -1)]
+    areas = areas_in_scope(session=session, staff=staff)
+    wards = [a for a in areas if a.kind is AreaKind.ward]
+    if root is not None:
+        wards = [w for w in wards if w.path.startswith(root.path)]
+    rolled = complete_days(
+        session=session, ward_ids=[w.id for w in wards], days=day_list[:-1], zone=zone
+    )
+    first_live = next((i for i, d in enumerate(day_list) if d not in rolled), len(day_list) - 1)
+    return Frame(day_list, wards, day_list[:first_live], day_list[first_live:], areas)
 
 
 def statistics_by_area(
@@ -101,48 +143,114 @@ def statistics_by_area(
     days: int,
     now: datetime,
     zone: ZoneInfo,
+    group: str = "ward",
 ) -> Stats:
     """Per ward (in ``root``'s subtree, within scope) and local day (the last ``days`` days,
     today included): people monitored (isolation overlapping the day), prompts due by now and
     completed, alerts raised by kind, minutes from raising to acknowledging (median).
+    ``group="district"`` sums the wards of each district instead (the median over their
+    alerts); ``"auto"``: by district when the wards shown lie in more than one.
 
-    Finished days come from the daily rollup the scheduler keeps (``stats_daily``,
-    :mod:`server.dashboard.rollup`) when it was taken after the day ended; the others (today,
-    and any day not rolled up yet) are aggregated in SQL here (issue 18: the city's week was
-    700,000 prompt rows carried into Python, 1.5 s at 10,000 persons)."""
-    today = now.astimezone(zone).date()
-    day_list = [today - timedelta(days=i) for i in range(days - 1, -1, -1)]
-    wards = [a for a in areas_in_scope(session=session, staff=staff) if a.kind is AreaKind.ward]
-    if root is not None:
-        wards = [w for w in wards if w.path.startswith(root.path)]
-    rows = {(d, w.id): StatRow(d, w) for w in wards for d in day_list}
+    Rolled-up days are summed in SQL (GROUP BY day and ward or district), the others aggregated
+    in SQL from the prompts, persons and alerts (issue 18: the city's week was 700,000 prompt
+    rows carried into Python, then 2,100 rollup rows with two JSON columns decoded each)."""
+    frame = stats_frame(session=session, staff=staff, root=root, days=days, now=now, zone=zone)
+    day_list, wards = frame.days, frame.wards
+    if group == "auto":
+        group = "district" if len({w.parent_id or w.id for w in wards}) > 1 else "ward"
+    by_district = group == "district"
+    group_of = {w.id: (w.parent_id or w.id) if by_district else w.id for w in wards}
+    shown = _groups(session, wards, group_of) if by_district else wards
+    rows = {(d, a.id): StatRow(d, a) for a in shown for d in day_list}
     totals = {d: StatRow(d, None) for d in day_list}
     if not wards:
-        return Stats(day_list, wards, [], list(totals.values()))
-    rolled = rolled_up_days(session=session, wards=wards, days=day_list[:-1], zone=zone)
-    # live from the first day without a complete rollup to today
-    first_live = next((i for i, d in enumerate(day_list) if d not in rolled), len(day_list) - 1)
-    for d in day_list[:first_live]:
-        for ward_id, r in rolled[d].items():
-            row, total = rows[(d, ward_id)], totals[d]
-            for target in (row, total):
-                target.monitored += r.monitored
-                target.due += r.due
-                target.completed += r.completed
-                target.alerts.update(r.alerts or {})
-                target.ack_minutes.extend(r.ack_minutes or [])
+        return Stats(day_list, wards, [], list(totals.values()), group)
+    ward_ids = [w.id for w in wards]
+    kinds = list(ALERT_COLUMNS)
+    for day, group_id, monitored, due, done, *rest in rolled_sums(
+        session=session, ward_ids=ward_ids, days=frame.rolled, zone=zone, by_district=by_district
+    ):
+        *counts, median = rest
+        alerts = {k: int(n) for k, n in zip(kinds, counts, strict=True) if n}
+        for target in (rows[(day, group_id)], totals[day]):
+            target.monitored += int(monitored)
+            target.due += int(due)
+            target.completed += int(done or 0)
+            target.alerts.update(alerts)
+        if median is not None:
+            rows[(day, group_id)].ack_median_value = float(median)
+    _rolled_medians(session=session, frame=frame, zone=zone, rows=rows, totals=totals,
+                    groups=shown if by_district else [])  # fmt: skip
     aggregate_days(
         session=session,
-        ward_ids=[w.id for w in wards],
-        day_list=day_list[first_live:],
+        ward_ids=ward_ids,
+        day_list=frame.live,
         now=now,
         zone=zone,
         rows=rows,
         totals=totals,
         median_in_sql=session.get_bind().dialect.name == "postgresql",
+        group_of=group_of,
+        by_district=by_district,
     )
-    ordered = [rows[(d, w.id)] for w in wards for d in day_list]
-    return Stats(day_list, wards, ordered, [totals[d] for d in day_list])
+    ordered = [rows[(d, a.id)] for a in shown for d in day_list]
+    return Stats(day_list, wards, ordered, [totals[d] for d in day_list], group)
+
+
+def _groups(session: Session, wards: list[Area], group_of: dict[int, int]) -> list[Area]:
+    """The districts of ``wards``, in the order their wards come (path order)."""
+    ids = list(dict.fromkeys(group_of[w.id] for w in wards))
+    return [session.get(Area, i) for i in ids]  # in the identity map: the frame holds them
+
+
+def _whole_area(frame: Frame) -> int | None:
+    """The area (in scope, so all its wards are at hand) whose wards are exactly those shown:
+    its rolled-up median is the totals' median."""
+    if not frame.wards:
+        return None
+    in_scope = {a.id for a in frame.areas}
+    above = {w.id: path_ids(w.path)[:-1] for w in frame.areas if w.kind is AreaKind.ward}
+    shown = {w.id for w in frame.wards}
+    for area_id in reversed(above.get(frame.wards[0].id, [])):  # the deepest first
+        under = {ward_id for ward_id, ids in above.items() if area_id in ids}
+        if area_id in in_scope and under == shown:
+            return area_id
+    return None
+
+
+def _rolled_medians(
+    *, session: Session, frame: Frame, zone: ZoneInfo, rows: dict, totals: dict, groups: list
+) -> None:
+    """The medians of the rolled-up days for the totals and the districts shown: the rollup's
+    own (``stats_daily_areas``) where the wards are a whole area, else the median over the
+    wards' rows' minutes (:func:`rolled_medians`)."""
+    if not frame.rolled:
+        return
+    top = _whole_area(frame)
+    district_ids = [g.id for g in groups]
+    found = area_medians(session=session, area_ids=district_ids + ([top] if top else []),
+                         days=frame.rolled, zone=zone)  # fmt: skip
+
+    def fallback(by_district: bool) -> dict:
+        return rolled_medians(session=session, ward_ids=[w.id for w in frame.wards],
+                              days=frame.rolled, zone=zone, by_district=by_district)  # fmt: skip
+
+    if top is not None and all((d, top) in found for d in frame.rolled):
+        for_totals = {(d, None): found[(d, top)] for d in frame.rolled}
+    else:
+        for_totals = fallback(False)
+    for (day, _), value in for_totals.items():
+        if value is not None:
+            totals[day].ack_median_value = value
+    if not district_ids:
+        return
+    if all((d, i) in found for d in frame.rolled for i in district_ids):
+        for_districts = {k: v for k, v in found.items() if k[1] in district_ids}
+    else:
+        for_districts = fallback(True)
+    for key, value in for_districts.items():
+        if value is not None and key in rows:
+            rows[key].ack_median_value = value
 
 
 def aggregate_days(
@@ -155,13 +263,17 @@ def aggregate_days(
     rows: dict[tuple[date, int], StatRow],
     totals: dict[date, StatRow],
     median_in_sql: bool,
+    group_of: dict[int, int] | None = None,
+    by_district: bool = False,
 ) -> None:
     """Add the statistics of the consecutive local days ``day_list`` for ``ward_ids`` to
     ``rows`` (by (day, ward id)) and ``totals`` (by day), aggregated in SQL, grouped by ward and
     day: a day is the index of the first local midnight after the moment (a ``CASE`` over the
     boundaries, computed here in the zone, so daylight-saving days are right on every backend).
     ``median_in_sql``: the acknowledgement median by ``percentile_cont`` (PostgreSQL); else the
-    minutes are collected in ``ack_minutes`` (SQLite has no median; the rollup keeps them)."""
+    minutes are collected in ``ack_minutes`` (SQLite has no median; the rollup keeps them).
+    ``group_of``: the key of each ward's row (its district's id, with ``by_district``); by
+    default the ward's own."""
     if not day_list or not ward_ids:
         return
     days = len(day_list)
@@ -175,9 +287,9 @@ def aggregate_days(
         return case(*[(column < bounds[i + 1], i) for i in range(days)], else_=days - 1)
 
     def add(index: int, ward_id: int, fn) -> None:
-        day = day_list[index]
-        if (day, ward_id) in rows:
-            fn(rows[(day, ward_id)])
+        day, key = day_list[index], group_of.get(ward_id, ward_id) if group_of else ward_id
+        if (day, key) in rows:
+            fn(rows[(day, key)])
             fn(totals[day])
 
     overlaps = [
@@ -235,10 +347,15 @@ def aggregate_days(
     if median_in_sql:
         minutes = func.extract("epoch", Alert.acknowledged_at - Alert.created_at) / 60
         median = func.percentile_cont(0.5).within_group(minutes)
-        for ward_id, index, value in session.execute(
-            select(Alert.area_id, day, median).where(*acked).group_by(Alert.area_id, day)
+        group = func.coalesce(Area.parent_id, Area.id) if by_district else Alert.area_id
+        for key, index, value in session.execute(
+            select(group, day, median)
+            .join(Area, Area.id == Alert.area_id)
+            .where(*acked)
+            .group_by(group, day)
         ):
-            rows[(day_list[index], ward_id)].ack_median_value = float(value)
+            if (day_list[index], key) in rows:
+                rows[(day_list[index], key)].ack_median_value = float(value)
         for index, value in session.execute(select(day, median).where(*acked).group_by(day)):
             totals[day_list[index]].ack_median_value = float(value)
     else:

@@ -8,16 +8,22 @@ from flask import Response, abort, g, render_template
 from server.core.enums import AlertKind
 from server.dashboard import charts, i18n
 from server.dashboard import service as svc
+from server.dashboard.csv_export import live_ward_rows
 from server.dashboard.csv_export import stats_csv as csv_of
 from server.dashboard.pages import int_arg, now, t
 from server.dashboard.security import staff_page
-from server.dashboard.statistics import Stats, alert_kind_series, statistics_by_area
+from server.dashboard.statistics import (
+    Stats,
+    alert_kind_series,
+    statistics_by_area,
+    stats_frame,
+)
 from server.http.context import ctx, db_session
 from server.people.models import Area
 from server.scope import area_for_filter, area_in_scope, areas_in_scope
 
 
-def _stats() -> tuple[Stats, Area | None, int]:
+def _params() -> tuple[Area | None, int]:
     s = db_session()
     area_id = int_arg("area")
     root = None
@@ -26,10 +32,17 @@ def _stats() -> tuple[Stats, Area | None, int]:
         if root is None or not area_in_scope(session=s, staff=g.staff, area=root):
             abort(404)
     days = int_arg("days") or 7
-    days = min(max(days, 1), 31)
+    return root, min(max(days, 1), 31)
+
+
+def _stats() -> tuple[Stats, Area | None, int]:
+    """The page's table: by district when the wards shown lie in several (the city's view; each
+    district links to its wards), else by ward."""
+    root, days = _params()
     stats = statistics_by_area(
-        session=s, staff=g.staff, root=root, days=days, now=now(), zone=ctx().settings.zone
-    )
+        session=db_session(), staff=g.staff, root=root, days=days, now=now(),
+        zone=ctx().settings.zone, group="auto",
+    )  # fmt: skip
     return stats, root, days
 
 
@@ -59,9 +72,15 @@ def stats():
 
 @staff_page(*svc.MANAGERS)
 def stats_csv():
-    """The statistics table as CSV: one row per ward and day."""
-    data, _root, days = _stats()
-    body, name = csv_of(data, days=days, lang=g.lang)
+    """The statistics table as CSV: one row per ward and day, streamed."""
+    root, days = _params()
+    session, zone, at = db_session(), ctx().settings.zone, now()
+    frame = stats_frame(session=session, staff=g.staff, root=root, days=days, now=at, zone=zone)
+    live = live_ward_rows(session=session, frame=frame, now=at, zone=zone)
+    body, name = csv_of(
+        frame=frame, live=live, open_session=ctx().session_factory, zone=zone, days=days,
+        lang=g.lang,
+    )  # fmt: skip
     return Response(
         body,
         mimetype="text/csv",
