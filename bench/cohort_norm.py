@@ -56,13 +56,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from review_load import CACHE, DELTAS, ENROL_PHOTOS, MIN_PHOTOS, TARGET_FAR, fold_of, hard  # noqa: E402
+from review_load import CACHE, ENROL_PHOTOS, MIN_PHOTOS, TARGET_FAR, fold_of, hard  # noqa: E402
 
 from verification.calibrate import threshold_at_fmr  # noqa: E402
 from verification.settings import load_settings  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
-RETAKES = tuple(round(x, 4) for x in np.linspace(0.0, 1.0, 41))  # quantiles, mapped per family
+#: Offsets on the accept thresholds (review_load's -0.03 .. +0.03 made the fits stop at its edge)
+DELTAS = tuple(round(-0.03 + 0.0025 * i, 4) for i in range(37))
 
 
 @dataclass(frozen=True)
@@ -311,8 +312,12 @@ def hardest_entries(pol: Policy, names: list[str]) -> list[tuple]:
     return e
 
 
-def largest_rt(pol: Policy, entries: list[tuple], allowed: float) -> float:
+def largest_rt(pol: Policy, entries: list[tuple], allowed: float) -> float | None:
+    """The most lenient retake threshold within ``allowed`` accepts; None when even the
+    strictest is over (the second capture matching alone already is)."""
     lo, hi = pol.a0 - 0.3 / pol.sd, pol.a0 + 0.3 / pol.sd
+    if accepts(entries, lo) > allowed:
+        return None
     for _ in range(22):
         mid = (lo + hi) / 2
         if accepts(entries, mid) <= allowed:
@@ -335,6 +340,8 @@ def fit(data: SetData, stat, sd, names: list[str]) -> dict:
             continue
         rt = largest_rt(pol, e, allowed)
         for policy, r in (("single", None), ("retake", rt)):
+            if policy == "retake" and r is None:
+                continue
             auto = sum(pol.genuine(n, r)[0][0] for n in names)
             if best[policy] is None or auto > best[policy]["auto"]:
                 best[policy] = {"auto": auto, "delta": delta / sd, "retake": r}
@@ -352,6 +359,8 @@ def frontier(data: SetData, stat, sd) -> dict:
         cands["single"].append((r["hardest_impostor_auto_accepted"], r["auto_matched"], delta))
         for m in range(7):
             rt = largest_rt(pol, e, m)
+            if rt is None:
+                continue
             r = evaluate(lambda n, p=pol: p, data, data.names, lambda n, x=rt: x, True)["retake"]
             cands["retake"].append(
                 (r["hardest_impostor_auto_accepted"], r["auto_matched"], delta, rt)
