@@ -1,7 +1,7 @@
 """Cohort score normalisation (Z-norm, T-norm, adaptive S-norm) in the isolation simulation.
 
     uv run python bench/review_load.py --reuse   # once: the cached vectors (/tmp/isocheck-calib)
-    uv run python bench/cohort_norm.py           # ~8 min at load 4-6 (one process)
+    uv run python bench/cohort_norm.py           # ~6 min at load 4-5 (one process)
 
 A distance is normalised by the scores of the template and/or the probe against a **cohort** of
 *other* people's templates (speaker and face verification's Z-norm / T-norm / S-norm; AS-norm
