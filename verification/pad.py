@@ -41,9 +41,9 @@ PAD_MODEL_FILE = "minifasnetv2se_128.onnx"
 PAD_MODEL_SHA256 = "af2381b88f38769222ed93379e12444e2a50814575de1c46170de570c55a42b6"
 PAD_INPUT = 128
 PAD_CROP_SCALE = 1.5
-#: Faces larger than this (px, longer box side) are scored on a copy of the photo downscaled so
-#: the face is this size: every crop is then small (the largest, 2.5 x, is 640 px) and a phone's
-#: 1080 px selfie costs what a webcam frame does. The fitted photos' faces are 108-324 px
+#: Faces larger than this (px, longer box side) are scored on a copy of the photo's region around
+#: them (:func:`working_copy`) downscaled so the face is this size: every crop is then small (the
+#: largest, 2.5 x, is 640 px) and a phone's 1080 px selfie costs what a webcam frame does. The fitted photos' faces are 108-324 px
 #: (95th percentile), so the cues see what they were fitted on.
 PAD_FACE_MAX = 256
 
@@ -131,18 +131,77 @@ def square_crop(bgr: np.ndarray, box: Sequence[float], scale: float, side: int) 
     return cv2.resize(crop, (side, side), interpolation=interp)
 
 
+#: The widest crop any cue takes, x the face box (the 2.5 x scene crops of the colour texture
+#: and of the sharpness cue): the working copy needs only the photo's region under it.
+PAD_REGION_SCALE = 2.5
+
+
+def _region(lo: float, hi: float, n: int, margin: float) -> tuple[int, int]:
+    """[a, b) of 0..n holding [lo, hi] widened by ``margin`` and the pixels its reflection at the
+    image's edge mirrors (BORDER_REFLECT_101: -k -> k, (n - 1) + k -> (n - 1) - k)."""
+    a, b = int(np.floor(lo - margin)), int(np.ceil(hi + margin))
+    ra, rb = a, b
+    if a < 0:
+        rb = max(rb, 1 - a)
+    if b > n:
+        ra = min(ra, 2 * n - 1 - b)
+    return max(0, ra), min(n, rb)
+
+
 def working_copy(bgr: np.ndarray, face: Face) -> tuple[np.ndarray, Face]:
-    """``bgr`` and ``face`` downscaled (INTER_AREA) so the face's longer side is at most
-    :data:`PAD_FACE_MAX` px; unchanged when it already is."""
-    k = PAD_FACE_MAX / max(face.box[2], face.box[3])
+    """The part of ``bgr`` every cue's crop draws from (the :data:`PAD_REGION_SCALE` square
+    around the face, clipped to the photo, plus what its reflection at the photo's edges
+    mirrors), and ``face`` in its coordinates, downscaled (INTER_AREA) so the face's longer side
+    is at most :data:`PAD_FACE_MAX` px; ``bgr`` and ``face`` unchanged when it already is.
+
+    Two things keep a phone selfie cheap (resizing a whole 1080 px photo by a fractional factor
+    was ~5 ms of PAD's 16): only that region is resized, and a face of 2 x PAD_FACE_MAX px or
+    more is first block-averaged by the whole factor n = side // PAD_FACE_MAX (INTER_AREA's
+    integer fast path, on a region aligned to n) and then by the fractional rest, as before. Not
+    bit-identical to one resize of the whole photo where either applies (the region's own grid, a
+    sub-pixel shift; two area averages instead of one): ``bench/pad_region_delta.py`` measures
+    P(live) old vs new. Faces of 257-511 px whose region is the whole photo get the very copy of
+    before."""
+    side = max(face.box[2], face.box[3])
+    k = PAD_FACE_MAX / side
     if k >= 1.0:
         return bgr, face
-    h, w = bgr.shape[:2]
+    n = max(1, int(side // PAD_FACE_MAX))
+    x, y, w, h = (float(v) for v in face.box)
+    half = PAD_REGION_SCALE * side / 2
+    cx, cy = x + w / 2, y + h / 2
+    # the crops are rounded to whole pixels of the small copy, and INTER_AREA's last cell may be
+    # cut: 2 small pixels of margin keep every crop inside the region, away from a cut edge
+    margin = 2.0 / k + 1.0
+    H, W = bgr.shape[:2]
+    sx0, sx1 = _aligned(*_region(cx - half, cx + half, W, margin), W, n)
+    sy0, sy1 = _aligned(*_region(cy - half, cy + half, H, margin), H, n)
+    sub = bgr[sy0:sy1, sx0:sx1]
+    if n > 1:
+        # n x n block means (exact integer factor: OpenCV's fast area path), then the rest
+        sub = cv2.resize(sub, ((sx1 - sx0) // n, (sy1 - sy0) // n), interpolation=cv2.INTER_AREA)
+    # sized as the whole photo's copy was (round(side x k)): when the region is the whole photo
+    # and n = 1 the copy is the very same, bit for bit
+    sh, sw = sub.shape[:2]
+    kr = k * n
     small = cv2.resize(
-        bgr, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA
+        sub, (max(1, round(sw * kr)), max(1, round(sh * kr))), interpolation=cv2.INTER_AREA
     )
-    box = tuple(float(v) * k for v in face.box)
-    return small, Face(box=box, landmarks=face.landmarks * k, score=face.score)  # type: ignore[arg-type]
+    box = ((x - sx0) * k, (y - sy0) * k, w * k, h * k)
+    marks = (face.landmarks - np.array([sx0, sy0], np.float32)) * k
+    return small, Face(box=box, landmarks=marks.astype(np.float32), score=face.score)
+
+
+def _aligned(a: int, b: int, n_px: int, n: int) -> tuple[int, int]:
+    """[a, b) widened to start on a multiple of ``n`` and span a multiple of ``n`` (cut short by
+    fewer than ``n`` px at the image's end when it cannot be widened)."""
+    if n == 1:
+        return a, b
+    a -= a % n
+    span = -(-(b - a) // n) * n
+    if a + span > n_px:
+        span = (n_px - a) // n * n
+    return a, a + span
 
 
 class PadModel:
