@@ -43,8 +43,8 @@ PAD_INPUT = 128
 PAD_CROP_SCALE = 1.5
 #: Faces larger than this (px, longer box side) are scored on a copy of the photo's region around
 #: them (:func:`working_copy`) downscaled so the face is this size: every crop is then small (the
-#: largest, 2.5 x, is 640 px) and a phone's 1080 px selfie costs what a webcam frame does. The fitted photos' faces are 108-324 px
-#: (95th percentile), so the cues see what they were fitted on.
+#: largest, 2.5 x, is 640 px) and a phone's 1080 px selfie costs what a webcam frame does. The
+#: fitted photos' faces are 108-324 px (95th percentile), so the cues see what they were fitted on.
 PAD_FACE_MAX = 256
 
 #: The cue names, in the order of the fitted weights (after the intercept).
