@@ -165,8 +165,19 @@ def _selfie_pairs(spoof: dict, photos: dict) -> dict[str, list[tuple[bytes, byte
 def timings(spoof: dict, photos: dict, engines: tuple[str, ...] = ("openvino",)) -> dict:
     """engine -> the timing of part 3 (see the module's docstring), all engines interleaved."""
     cv2.setNumThreads(1)
-    on = {e: Verifier(inference_engine=e).load() for e in engines}
-    off = {e: Verifier(pad_model_path=None, inference_engine=e).load() for e in engines}
+    from pad_region_delta import whole_photo_copy
+
+    from verification import pad as pad_module
+
+    region_copy = pad_module.working_copy
+    # "<engine>:whole-photo-copy" times the PAD working copy of before (the whole photo resized
+    # once, pad_region_delta.whole_photo_copy) on the same selfies, interleaved with the others
+    copy_of = {
+        e: whole_photo_copy if e.endswith(":whole-photo-copy") else region_copy for e in engines
+    }
+    engine_of = {e: e.split(":", 1)[0] for e in engines}
+    on = {e: Verifier(inference_engine=engine_of[e]).load() for e in engines}
+    off = {e: Verifier(pad_model_path=None, inference_engine=engine_of[e]).load() for e in engines}
     first = engines[0]
     res: dict = {
         e: {
@@ -189,6 +200,7 @@ def timings(spoof: dict, photos: dict, engines: tuple[str, ...] = ("openvino",))
             except VerificationError:
                 continue
             for e in engines:
+                pad_module.working_copy = copy_of[e]  # type: ignore[assignment]
                 try:
                     if warm:
                         on[e].verify([tpl], selfie)
@@ -221,9 +233,11 @@ def timings(spoof: dict, photos: dict, engines: tuple[str, ...] = ("openvino",))
                 "verify_with_pad_cpu_ms": pct(x["cpu_on"]),
                 "verify_without_pad_cpu_ms": pct(x["cpu_off"]),
             }
+    pad_module.working_copy = region_copy  # type: ignore[assignment]
     load = [round(load0, 2), round(os.getloadavg()[0], 2)]
     for e in engines:
         res[e]["load_average"] = load
+        res[e]["pad_working_copy"] = copy_of[e].__name__
     return res
 
 
@@ -231,7 +245,8 @@ def print_timing(res: dict) -> None:
     load = res.get("load_average", ["?", "?"])
     engine = res.get("engine", {}).get("engine", "opencv")
     print(
-        f"\nms, one core, engine {engine} (PAD {res['pad_state']}; "
+        f"\nms, one core, engine {engine}, PAD copy {res.get('pad_working_copy')} "
+        f"(PAD {res['pad_state']}; "
         f"load average {load[0]} -> {load[1]}):"
     )
     print(
@@ -255,7 +270,8 @@ def main() -> None:
     ap.add_argument(
         "--engines",
         default="opencv,openvino",
-        help="inference engines to time, comma-separated (the last one is `timing`)",
+        help="inference engines to time, comma-separated (the last one is `timing`); "
+        "`openvino:whole-photo-copy` = with the PAD working copy of before (the whole photo)",
     )
     args = ap.parse_args()
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
