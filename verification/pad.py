@@ -97,7 +97,12 @@ class PadResult:
 
 def square_crop(bgr: np.ndarray, box: Sequence[float], scale: float, side: int) -> np.ndarray:
     """A ``side``-px square crop centred on ``box`` (x, y, w, h), ``scale`` x its longer side,
-    edges filled by reflection (the model's training crop).
+    edges filled by reflection (the model's training crop)."""
+    return _resized(_square_cut(bgr, box, scale), side)
+
+
+def _square_cut(bgr: np.ndarray, box: Sequence[float], scale: float) -> np.ndarray:
+    """The square of :func:`square_crop` at full resolution, before its resize to ``side``.
 
     Only the part of the image the crop and its reflection draw from is copied and padded (the
     same pixels as padding the whole image: a 2.5 x crop of a big face on a 1080 px photo used to
@@ -127,8 +132,29 @@ def square_crop(bgr: np.ndarray, box: Sequence[float], scale: float, side: int) 
         crop = src[y0 - sy0 + pt : y1 - sy0 + pt, x0 - sx0 + pl : x1 - sx0 + pl]
     else:
         crop = bgr[y0:y1, x0:x1]
+    return crop
+
+
+def _resized(crop: np.ndarray, side: int) -> np.ndarray:
     interp = cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR
     return cv2.resize(crop, (side, side), interpolation=interp)
+
+
+class Crops:
+    """The :func:`square_crop` squares of one photo and box: each scale's square cut (and
+    reflected) once, then resized to every side asked. The cues take the 1.0, 1.5 and 2.5 x
+    squares twice each (on a phone selfie the 2.5 x one is a reflected ~640 px square); this
+    gives the very pixels of calling :func:`square_crop` each time."""
+
+    def __init__(self, bgr: np.ndarray, box: Sequence[float]) -> None:
+        self.bgr, self.box = bgr, box
+        self._cut: dict[float, np.ndarray] = {}
+
+    def __call__(self, scale: float, side: int) -> np.ndarray:
+        cut = self._cut.get(scale)
+        if cut is None:
+            cut = self._cut[scale] = _square_cut(self.bgr, self.box, scale)
+        return _resized(cut, side)
 
 
 #: The widest crop any cue takes, x the face box (the 2.5 x scene crops of the colour texture
@@ -220,9 +246,12 @@ class PadModel:
             self._ov = None
             self._net = cv2.dnn.readNetFromONNX(np.frombuffer(model, np.uint8))
 
-    def logit(self, bgr: np.ndarray, face: Face, scale: float = PAD_CROP_SCALE) -> float:
-        """log P(real)/P(spoof) for the face in ``bgr``, from a crop ``scale`` x the face box."""
-        crop = square_crop(bgr, face.box, scale, PAD_INPUT)
+    def logit(
+        self, bgr: np.ndarray, face: Face, scale: float = PAD_CROP_SCALE, crops: Crops | None = None
+    ) -> float:
+        """log P(real)/P(spoof) for the face in ``bgr``, from a crop ``scale`` x the face box
+        (``crops``: the photo's :class:`Crops`, when the caller has them)."""
+        crop = (crops or Crops(bgr, face.box))(scale, PAD_INPUT)
         blob = cv2.dnn.blobFromImage(crop, 1 / 255.0, (PAD_INPUT, PAD_INPUT), swapRB=True)
         if self._ov is not None:
             out = self._ov.run(blob).reshape(-1)
@@ -297,14 +326,15 @@ def lbp_histogram(channel: np.ndarray) -> np.ndarray:
     return hist / hist.sum()
 
 
-def colour_texture(bgr: np.ndarray, face: Face) -> np.ndarray:
+def colour_texture(bgr: np.ndarray, face: Face, crops: Crops | None = None) -> np.ndarray:
     """Colour-texture descriptor (uniform LBP histograms of the YCrCb and HSV channels, 6 x 59
     values per crop of :data:`TEXTURE_CROPS`; Boulkenafet et al., "Face spoofing detection using
     colour texture analysis", 2016): printing and screens change the chroma texture that a live
     face has, and the wider crops see the medium around it."""
+    crops = crops or Crops(bgr, face.box)
     parts = []
     for scale, side in TEXTURE_CROPS:
-        chip = square_crop(bgr, face.box, scale, side)
+        chip = crops(scale, side)
         ycc = cv2.cvtColor(chip, cv2.COLOR_BGR2YCrCb)
         hsv = cv2.cvtColor(chip, cv2.COLOR_BGR2HSV)
         chans = [ycc[..., 0], ycc[..., 1], ycc[..., 2], hsv[..., 0], hsv[..., 1], hsv[..., 2]]
@@ -312,9 +342,10 @@ def colour_texture(bgr: np.ndarray, face: Face) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def image_cues(bgr: np.ndarray, face: Face) -> dict[str, float]:
+def image_cues(bgr: np.ndarray, face: Face, crops: Crops | None = None) -> dict[str, float]:
     """The hand-made cues of :data:`CUE_NAMES` (without the model's logit)."""
-    chip = square_crop(bgr, face.box, 1.0, 128)
+    crops = crops or Crops(bgr, face.box)
+    chip = crops(1.0, 128)
     gray = cv2.cvtColor(chip, cv2.COLOR_BGR2GRAY)
     hf, peak = _hf_cues(gray)
     ycc = cv2.cvtColor(chip, cv2.COLOR_BGR2YCrCb).astype(np.float32)
@@ -322,7 +353,7 @@ def image_cues(bgr: np.ndarray, face: Face) -> dict[str, float]:
     chroma_std = float(np.log(ycc[..., 1].std() + ycc[..., 2].std() + 1e-3))
     sat = float(hsv[..., 1].mean() / 255.0)
     spec = float(np.mean((hsv[..., 2] > 240) & (hsv[..., 1] < 40)))
-    ctx = square_crop(bgr, face.box, 2.5, 160)
+    ctx = crops(2.5, 160)
     ctx_gray = cv2.cvtColor(ctx, cv2.COLOR_BGR2GRAY).astype(np.float32)
     lap = cv2.Laplacian(ctx_gray, cv2.CV_32F)
     inner = slice(int(160 * 0.3), int(160 * 0.7))
@@ -409,18 +440,20 @@ class PresentationAttackDetector:
         self.review_below = fusion.threshold if review_below is None else review_below
         self._model = PadModel(model, engine=engine, threads=threads) if model is not None else None
 
-    def cues(self, bgr: np.ndarray, face: Face) -> dict[str, float]:
+    def cues(self, bgr: np.ndarray, face: Face, crops: Crops | None = None) -> dict[str, float]:
         if self._model is None:
             raise RuntimeError("PAD is off")
-        cues = {"model_logit": self._model.logit(bgr, face)}
-        cues.update(image_cues(bgr, face))
+        crops = crops or Crops(bgr, face.box)
+        cues = {"model_logit": self._model.logit(bgr, face, crops=crops)}
+        cues.update(image_cues(bgr, face, crops))
         return cues
 
     def features(self, bgr: np.ndarray, face: Face) -> tuple[dict[str, float], np.ndarray]:
         """(named cues, colour-texture vector) of the face (on a working copy where the face is at
         most :data:`PAD_FACE_MAX` px)."""
         bgr, face = working_copy(bgr, face)
-        return self.cues(bgr, face), colour_texture(bgr, face)
+        crops = Crops(bgr, face.box)  # each square cut once for all the cues
+        return self.cues(bgr, face, crops), colour_texture(bgr, face, crops)
 
     def assess(self, bgr: np.ndarray, face: Face) -> PadResult:
         """Score the face ``face`` found in ``bgr`` (the decoded photo, BGR uint8)."""

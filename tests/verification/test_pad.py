@@ -308,3 +308,21 @@ def test_working_copy_is_the_old_copy_where_the_region_is_the_whole_photo_and_sm
         assert round(y + h / 2 + half) <= small.shape[0]
     same, face = working_copy(img, _face((200.0, 100.0, 256.0, 240.0)))
     assert same is img and face.box == (200.0, 100.0, 256.0, 240.0)
+
+
+def test_crops_cut_each_square_once_and_give_the_pixels_of_square_crop():
+    """The cues share one Crops per photo (each scale's square cut and reflected once, resized to
+    every side asked): in any order of asking, near every edge, the very pixels of square_crop."""
+    from verification.pad import Crops
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        H, W = (int(v) for v in rng.integers(60, 500, 2))
+        img = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+        w = rng.uniform(20, min(H, W))
+        box = (rng.uniform(-w / 2, W - w / 2), rng.uniform(-w / 2, H - w / 2), w, w * 1.1)
+        crops = Crops(img, box)
+        asked = _cue_crops()
+        rng.shuffle(asked)
+        for scale, side in asked + asked[::-1]:
+            assert np.array_equal(crops(scale, side), square_crop(img, box, scale, side))
