@@ -165,8 +165,27 @@ def _selfie_pairs(spoof: dict, photos: dict) -> dict[str, list[tuple[bytes, byte
 def timings(spoof: dict, photos: dict, engines: tuple[str, ...] = ("openvino",)) -> dict:
     """engine -> the timing of part 3 (see the module's docstring), all engines interleaved."""
     cv2.setNumThreads(1)
-    on = {e: Verifier(inference_engine=e).load() for e in engines}
-    off = {e: Verifier(pad_model_path=None, inference_engine=e).load() for e in engines}
+    from pad_region_delta import whole_photo_copy
+
+    from verification import pad as pad_module
+
+    region_copy, shared_crops = pad_module.working_copy, pad_module.Crops
+
+    class EachCropCut(pad_module.Crops):
+        """Every square cut anew on each call, as square_crop did before Crops."""
+
+        def __call__(self, scale: float, side: int) -> np.ndarray:
+            return pad_module.square_crop(self.bgr, self.box, scale, side)
+
+    # "<engine>:before" times the PAD stage of before issue 12b (121ed0d: the whole photo
+    # resized once, pad_region_delta.whole_photo_copy, and every crop cut anew) on the same
+    # selfies, interleaved with the others: the same numbers as that tree's
+    before = {e: e.endswith(":before") for e in engines}
+    copy_of = {e: whole_photo_copy if before[e] else region_copy for e in engines}
+    crops_of = {e: EachCropCut if before[e] else shared_crops for e in engines}
+    engine_of = {e: e.split(":", 1)[0] for e in engines}
+    on = {e: Verifier(inference_engine=engine_of[e]).load() for e in engines}
+    off = {e: Verifier(pad_model_path=None, inference_engine=engine_of[e]).load() for e in engines}
     first = engines[0]
     res: dict = {
         e: {
@@ -180,7 +199,7 @@ def timings(spoof: dict, photos: dict, engines: tuple[str, ...] = ("openvino",))
     }
     load0 = os.getloadavg()[0]
     for name, pairs in _selfie_pairs(spoof, photos).items():
-        keys = ("pad", "total_on", "total_off", "cpu_on", "cpu_off")
+        keys = ("pad", "total_on", "total_off", "cpu_on", "cpu_off", "cpu_pad")
         xs: dict = {e: {k: [] for k in keys} for e in engines}
         warm = True
         for enrol_b, selfie in pairs:
@@ -189,6 +208,8 @@ def timings(spoof: dict, photos: dict, engines: tuple[str, ...] = ("openvino",))
             except VerificationError:
                 continue
             for e in engines:
+                pad_module.working_copy = copy_of[e]  # type: ignore[assignment]
+                pad_module.Crops = crops_of[e]  # type: ignore[misc]
                 try:
                     if warm:
                         on[e].verify([tpl], selfie)
@@ -206,6 +227,7 @@ def timings(spoof: dict, photos: dict, engines: tuple[str, ...] = ("openvino",))
                 x["total_off"].append(r_off.timings_ms["total"])
                 x["cpu_off"].append((c1 - c0) * 1000)
                 x["cpu_on"].append((c2 - c1) * 1000)
+                x["cpu_pad"].append((c2 - c1 - (c1 - c0)) * 1000)
             warm = False
 
         def pct(xs):
@@ -220,10 +242,14 @@ def timings(spoof: dict, photos: dict, engines: tuple[str, ...] = ("openvino",))
                 "verify_without_pad_ms": pct(x["total_off"]),
                 "verify_with_pad_cpu_ms": pct(x["cpu_on"]),
                 "verify_without_pad_cpu_ms": pct(x["cpu_off"]),
+                # p50 of each selfie's own (with - without): steadier than the p50s' difference
+                "pad_adds_cpu_ms_paired": pct(x["cpu_pad"]),
             }
+    pad_module.working_copy, pad_module.Crops = region_copy, shared_crops  # type: ignore[misc]
     load = [round(load0, 2), round(os.getloadavg()[0], 2)]
     for e in engines:
         res[e]["load_average"] = load
+        res[e]["pad_stage"] = "before (121ed0d)" if before[e] else "this tree"
     return res
 
 
@@ -231,21 +257,23 @@ def print_timing(res: dict) -> None:
     load = res.get("load_average", ["?", "?"])
     engine = res.get("engine", {}).get("engine", "opencv")
     print(
-        f"\nms, one core, engine {engine} (PAD {res['pad_state']}; "
+        f"\nms, one core, engine {engine}, PAD stage of {res.get('pad_stage', 'this tree')} "
+        f"(PAD {res['pad_state']}; "
         f"load average {load[0]} -> {load[1]}):"
     )
     print(
         "| selfies | n | PAD p50 / p95 | verify without PAD p50 / p95 | with PAD p50 / p95 "
-        "| CPU time without / with PAD p50 |"
+        "| CPU time without / with PAD p50 | PAD adds, paired p50 |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in res["sets"].items():
         print(
             f"| {name} | {r['n']} | {r['pad_ms']['p50']:.1f} / {r['pad_ms']['p95']:.1f} | "
             f"{r['verify_without_pad_ms']['p50']:.1f} / {r['verify_without_pad_ms']['p95']:.1f} | "
             f"{r['verify_with_pad_ms']['p50']:.1f} / {r['verify_with_pad_ms']['p95']:.1f} | "
             f"{r['verify_without_pad_cpu_ms']['p50']:.1f} / "
-            f"{r['verify_with_pad_cpu_ms']['p50']:.1f} |"
+            f"{r['verify_with_pad_cpu_ms']['p50']:.1f} | "
+            f"{r.get('pad_adds_cpu_ms_paired', {}).get('p50', float('nan')):.1f} |"
         )
 
 
@@ -255,7 +283,8 @@ def main() -> None:
     ap.add_argument(
         "--engines",
         default="opencv,openvino",
-        help="inference engines to time, comma-separated (the last one is `timing`)",
+        help="inference engines to time, comma-separated (the last one is `timing`); "
+        "`openvino:before` = with the PAD stage of 121ed0d (whole-photo copy, crops cut anew)",
     )
     args = ap.parse_args()
     engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())

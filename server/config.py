@@ -118,8 +118,16 @@ class Settings(BaseSettings):
 
         validate_overrides(value)
         return value
+
     public_url: str = Field(
         "http://127.0.0.1:8000", description="Base URL phones use; put in activation QR codes"
+    )
+    warm_verifier: bool = Field(
+        True,
+        description="Build the face networks (checksummed model files, OpenVINO's compiled "
+        "networks: ~2-3 s) when a server process starts (each gunicorn worker, `isocheck serve`), "
+        "so the first check-in after a deploy is not the slow one; false for a process that "
+        "never verifies",
     )
     proxy_hops: int = Field(
         0,
@@ -152,9 +160,7 @@ class Settings(BaseSettings):
     rate_limit_activation: str = Field(
         "5/minute;20/hour", description="Activation attempts per client IP (brute-force guard)"
     )
-    rate_limit_checkin: str = Field(
-        "6/minute;60/hour", description="Selfie uploads per device"
-    )
+    rate_limit_checkin: str = Field("6/minute;60/hour", description="Selfie uploads per device")
     rate_limit_device: str = Field("120/minute", description="Other mobile API calls per device")
     rate_limit_ip: str = Field(
         "1200/minute",
@@ -211,9 +217,7 @@ class Settings(BaseSettings):
     notify_backoff_seconds: float = Field(
         30.0, gt=0, description="First retry delay; doubles per attempt, with jitter"
     )
-    notify_backoff_max_seconds: float = Field(
-        3600.0, gt=0, description="Longest retry delay"
-    )
+    notify_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest retry delay")
     notify_lease_seconds: float = Field(
         300.0,
         gt=0,

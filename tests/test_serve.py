@@ -1,5 +1,6 @@
 """`isocheck serve` as a real process: migrates, serves, runs the scheduler, answers the probes."""
 
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,11 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _json(url):
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return json.loads(response.read())
 
 
 def _get(url):
@@ -53,6 +59,9 @@ def test_serve_answers_healthz_and_readyz(tmp_path):
             time.sleep(0.3)
         assert health == 200
         assert ready == 200
+        # the networks were built before the server answered anything (ISOCHECK_WARM_VERIFIER)
+        inference = _json(f"http://127.0.0.1:{port}/readyz")["checks"]["inference"]
+        assert inference["networks_built"] is True
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -55,6 +55,7 @@ class Analyser:
         self._dlib: F.DlibModels | None = None
         self._dlib_lock = threading.RLock()
         self._pad_loaded: tuple[bytes | None, str, str | None, Fusion] | None = None
+        self._loaded = False
 
     # --- models --------------------------------------------------------------------------------
     @property
@@ -67,13 +68,24 @@ class Analyser:
         return F.EMBEDDER_MODELS[embedder or self.embedder][1]
 
     def load(self) -> Analyser:
-        """Read and checksum the model files now (the server calls this at start-up so a damaged
-        file stops it before the first request). Returns ``self``."""
+        """Read and checksum the model files and build the networks now, instead of at the first
+        photo. The server does this when a process starts (``server.face_verifier.warm_verifier``
+        from gunicorn's ``post_worker_init`` and ``isocheck serve``, unless
+        ``ISOCHECK_WARM_VERIFIER=false``): OpenVINO's networks are compiled once per process and
+        shared by its threads, so the first check-in after a deploy is not the slow one, and a
+        damaged file is logged before any request. Raises ``model_invalid`` for such a file.
+        Returns ``self``."""
         self._opencv()
         self._pad()
         if self.embedder == "dlib" or self.settings.checkin_min_ear > 0:
             self._dlib_models()
+        self._loaded = True
         return self
+
+    @property
+    def loaded(self) -> bool:
+        """True once :meth:`load` has built the networks (``/readyz`` reports it)."""
+        return self._loaded
 
     def _pad(self) -> PresentationAttackDetector:
         """This thread's presentation-attack detector (model bytes read and checksummed once;

@@ -41,10 +41,10 @@ PAD_MODEL_FILE = "minifasnetv2se_128.onnx"
 PAD_MODEL_SHA256 = "af2381b88f38769222ed93379e12444e2a50814575de1c46170de570c55a42b6"
 PAD_INPUT = 128
 PAD_CROP_SCALE = 1.5
-#: Faces larger than this (px, longer box side) are scored on a copy of the photo downscaled so
-#: the face is this size: every crop is then small (the largest, 2.5 x, is 640 px) and a phone's
-#: 1080 px selfie costs what a webcam frame does. The fitted photos' faces are 108-324 px
-#: (95th percentile), so the cues see what they were fitted on.
+#: Faces larger than this (px, longer box side) are scored on a copy of the photo's region around
+#: them (:func:`working_copy`) downscaled so the face is this size: every crop is then small (the
+#: largest, 2.5 x, is 640 px) and a phone's 1080 px selfie costs what a webcam frame does. The
+#: fitted photos' faces are 108-324 px (95th percentile), so the cues see what they were fitted on.
 PAD_FACE_MAX = 256
 
 #: The cue names, in the order of the fitted weights (after the intercept).
@@ -97,7 +97,12 @@ class PadResult:
 
 def square_crop(bgr: np.ndarray, box: Sequence[float], scale: float, side: int) -> np.ndarray:
     """A ``side``-px square crop centred on ``box`` (x, y, w, h), ``scale`` x its longer side,
-    edges filled by reflection (the model's training crop).
+    edges filled by reflection (the model's training crop)."""
+    return _resized(_square_cut(bgr, box, scale), side)
+
+
+def _square_cut(bgr: np.ndarray, box: Sequence[float], scale: float) -> np.ndarray:
+    """The square of :func:`square_crop` at full resolution, before its resize to ``side``.
 
     Only the part of the image the crop and its reflection draw from is copied and padded (the
     same pixels as padding the whole image: a 2.5 x crop of a big face on a 1080 px photo used to
@@ -127,22 +132,102 @@ def square_crop(bgr: np.ndarray, box: Sequence[float], scale: float, side: int) 
         crop = src[y0 - sy0 + pt : y1 - sy0 + pt, x0 - sx0 + pl : x1 - sx0 + pl]
     else:
         crop = bgr[y0:y1, x0:x1]
+    return crop
+
+
+def _resized(crop: np.ndarray, side: int) -> np.ndarray:
     interp = cv2.INTER_AREA if crop.shape[0] > side else cv2.INTER_LINEAR
     return cv2.resize(crop, (side, side), interpolation=interp)
 
 
+class Crops:
+    """The :func:`square_crop` squares of one photo and box: each scale's square cut (and
+    reflected) once, then resized to every side asked. The cues take the 1.0, 1.5 and 2.5 x
+    squares twice each (on a phone selfie the 2.5 x one is a reflected ~640 px square); this
+    gives the very pixels of calling :func:`square_crop` each time."""
+
+    def __init__(self, bgr: np.ndarray, box: Sequence[float]) -> None:
+        self.bgr, self.box = bgr, box
+        self._cut: dict[float, np.ndarray] = {}
+
+    def __call__(self, scale: float, side: int) -> np.ndarray:
+        cut = self._cut.get(scale)
+        if cut is None:
+            cut = self._cut[scale] = _square_cut(self.bgr, self.box, scale)
+        return _resized(cut, side)
+
+
+#: The widest crop any cue takes, x the face box (the 2.5 x scene crops of the colour texture
+#: and of the sharpness cue): the working copy needs only the photo's region under it.
+PAD_REGION_SCALE = 2.5
+
+
+def _region(lo: float, hi: float, n: int, margin: float) -> tuple[int, int]:
+    """[a, b) of 0..n holding [lo, hi] widened by ``margin`` and the pixels its reflection at the
+    image's edge mirrors (BORDER_REFLECT_101: -k -> k, (n - 1) + k -> (n - 1) - k)."""
+    a, b = int(np.floor(lo - margin)), int(np.ceil(hi + margin))
+    ra, rb = a, b
+    if a < 0:
+        rb = max(rb, 1 - a)
+    if b > n:
+        ra = min(ra, 2 * n - 1 - b)
+    return max(0, ra), min(n, rb)
+
+
 def working_copy(bgr: np.ndarray, face: Face) -> tuple[np.ndarray, Face]:
-    """``bgr`` and ``face`` downscaled (INTER_AREA) so the face's longer side is at most
-    :data:`PAD_FACE_MAX` px; unchanged when it already is."""
-    k = PAD_FACE_MAX / max(face.box[2], face.box[3])
+    """The part of ``bgr`` every cue's crop draws from (the :data:`PAD_REGION_SCALE` square
+    around the face, clipped to the photo, plus what its reflection at the photo's edges
+    mirrors), and ``face`` in its coordinates, downscaled (INTER_AREA) so the face's longer side
+    is at most :data:`PAD_FACE_MAX` px; ``bgr`` and ``face`` unchanged when it already is.
+
+    Two things keep a phone selfie cheap (resizing a whole 1080 px photo by a fractional factor
+    was ~5 ms of PAD's 16): only that region is resized, and a face of 2 x PAD_FACE_MAX px or
+    more is first block-averaged by the whole factor n = side // PAD_FACE_MAX (INTER_AREA's
+    integer fast path, on a region aligned to n) and then by the fractional rest, as before. Not
+    bit-identical to one resize of the whole photo where either applies (the region's own grid, a
+    sub-pixel shift; two area averages instead of one): ``bench/pad_region_delta.py`` measures
+    P(live) old vs new. Faces of 257-511 px whose region is the whole photo get the very copy of
+    before."""
+    side = max(face.box[2], face.box[3])
+    k = PAD_FACE_MAX / side
     if k >= 1.0:
         return bgr, face
-    h, w = bgr.shape[:2]
+    n = max(1, int(side // PAD_FACE_MAX))
+    x, y, w, h = (float(v) for v in face.box)
+    half = PAD_REGION_SCALE * side / 2
+    cx, cy = x + w / 2, y + h / 2
+    # the crops are rounded to whole pixels of the small copy, and INTER_AREA's last cell may be
+    # cut: 2 small pixels of margin keep every crop inside the region, away from a cut edge
+    margin = 2.0 / k + 1.0
+    H, W = bgr.shape[:2]
+    sx0, sx1 = _aligned(*_region(cx - half, cx + half, W, margin), W, n)
+    sy0, sy1 = _aligned(*_region(cy - half, cy + half, H, margin), H, n)
+    sub = bgr[sy0:sy1, sx0:sx1]
+    if n > 1:
+        # n x n block means (exact integer factor: OpenCV's fast area path), then the rest
+        sub = cv2.resize(sub, ((sx1 - sx0) // n, (sy1 - sy0) // n), interpolation=cv2.INTER_AREA)
+    # sized as the whole photo's copy was (round(side x k)): when the region is the whole photo
+    # and n = 1 the copy is the very same, bit for bit
+    sh, sw = sub.shape[:2]
+    kr = k * n
     small = cv2.resize(
-        bgr, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA
+        sub, (max(1, round(sw * kr)), max(1, round(sh * kr))), interpolation=cv2.INTER_AREA
     )
-    box = tuple(float(v) * k for v in face.box)
-    return small, Face(box=box, landmarks=face.landmarks * k, score=face.score)  # type: ignore[arg-type]
+    box = ((x - sx0) * k, (y - sy0) * k, w * k, h * k)
+    marks = (face.landmarks - np.array([sx0, sy0], np.float32)) * k
+    return small, Face(box=box, landmarks=marks.astype(np.float32), score=face.score)
+
+
+def _aligned(a: int, b: int, n_px: int, n: int) -> tuple[int, int]:
+    """[a, b) widened to start on a multiple of ``n`` and span a multiple of ``n`` (cut short by
+    fewer than ``n`` px at the image's end when it cannot be widened)."""
+    if n == 1:
+        return a, b
+    a -= a % n
+    span = -(-(b - a) // n) * n
+    if a + span > n_px:
+        span = (n_px - a) // n * n
+    return a, a + span
 
 
 class PadModel:
@@ -161,9 +246,12 @@ class PadModel:
             self._ov = None
             self._net = cv2.dnn.readNetFromONNX(np.frombuffer(model, np.uint8))
 
-    def logit(self, bgr: np.ndarray, face: Face, scale: float = PAD_CROP_SCALE) -> float:
-        """log P(real)/P(spoof) for the face in ``bgr``, from a crop ``scale`` x the face box."""
-        crop = square_crop(bgr, face.box, scale, PAD_INPUT)
+    def logit(
+        self, bgr: np.ndarray, face: Face, scale: float = PAD_CROP_SCALE, crops: Crops | None = None
+    ) -> float:
+        """log P(real)/P(spoof) for the face in ``bgr``, from a crop ``scale`` x the face box
+        (``crops``: the photo's :class:`Crops`, when the caller has them)."""
+        crop = (crops or Crops(bgr, face.box))(scale, PAD_INPUT)
         blob = cv2.dnn.blobFromImage(crop, 1 / 255.0, (PAD_INPUT, PAD_INPUT), swapRB=True)
         if self._ov is not None:
             out = self._ov.run(blob).reshape(-1)
@@ -238,14 +326,15 @@ def lbp_histogram(channel: np.ndarray) -> np.ndarray:
     return hist / hist.sum()
 
 
-def colour_texture(bgr: np.ndarray, face: Face) -> np.ndarray:
+def colour_texture(bgr: np.ndarray, face: Face, crops: Crops | None = None) -> np.ndarray:
     """Colour-texture descriptor (uniform LBP histograms of the YCrCb and HSV channels, 6 x 59
     values per crop of :data:`TEXTURE_CROPS`; Boulkenafet et al., "Face spoofing detection using
     colour texture analysis", 2016): printing and screens change the chroma texture that a live
     face has, and the wider crops see the medium around it."""
+    crops = crops or Crops(bgr, face.box)
     parts = []
     for scale, side in TEXTURE_CROPS:
-        chip = square_crop(bgr, face.box, scale, side)
+        chip = crops(scale, side)
         ycc = cv2.cvtColor(chip, cv2.COLOR_BGR2YCrCb)
         hsv = cv2.cvtColor(chip, cv2.COLOR_BGR2HSV)
         chans = [ycc[..., 0], ycc[..., 1], ycc[..., 2], hsv[..., 0], hsv[..., 1], hsv[..., 2]]
@@ -253,9 +342,10 @@ def colour_texture(bgr: np.ndarray, face: Face) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def image_cues(bgr: np.ndarray, face: Face) -> dict[str, float]:
+def image_cues(bgr: np.ndarray, face: Face, crops: Crops | None = None) -> dict[str, float]:
     """The hand-made cues of :data:`CUE_NAMES` (without the model's logit)."""
-    chip = square_crop(bgr, face.box, 1.0, 128)
+    crops = crops or Crops(bgr, face.box)
+    chip = crops(1.0, 128)
     gray = cv2.cvtColor(chip, cv2.COLOR_BGR2GRAY)
     hf, peak = _hf_cues(gray)
     ycc = cv2.cvtColor(chip, cv2.COLOR_BGR2YCrCb).astype(np.float32)
@@ -263,7 +353,7 @@ def image_cues(bgr: np.ndarray, face: Face) -> dict[str, float]:
     chroma_std = float(np.log(ycc[..., 1].std() + ycc[..., 2].std() + 1e-3))
     sat = float(hsv[..., 1].mean() / 255.0)
     spec = float(np.mean((hsv[..., 2] > 240) & (hsv[..., 1] < 40)))
-    ctx = square_crop(bgr, face.box, 2.5, 160)
+    ctx = crops(2.5, 160)
     ctx_gray = cv2.cvtColor(ctx, cv2.COLOR_BGR2GRAY).astype(np.float32)
     lap = cv2.Laplacian(ctx_gray, cv2.CV_32F)
     inner = slice(int(160 * 0.3), int(160 * 0.7))
@@ -350,18 +440,20 @@ class PresentationAttackDetector:
         self.review_below = fusion.threshold if review_below is None else review_below
         self._model = PadModel(model, engine=engine, threads=threads) if model is not None else None
 
-    def cues(self, bgr: np.ndarray, face: Face) -> dict[str, float]:
+    def cues(self, bgr: np.ndarray, face: Face, crops: Crops | None = None) -> dict[str, float]:
         if self._model is None:
             raise RuntimeError("PAD is off")
-        cues = {"model_logit": self._model.logit(bgr, face)}
-        cues.update(image_cues(bgr, face))
+        crops = crops or Crops(bgr, face.box)
+        cues = {"model_logit": self._model.logit(bgr, face, crops=crops)}
+        cues.update(image_cues(bgr, face, crops))
         return cues
 
     def features(self, bgr: np.ndarray, face: Face) -> tuple[dict[str, float], np.ndarray]:
         """(named cues, colour-texture vector) of the face (on a working copy where the face is at
         most :data:`PAD_FACE_MAX` px)."""
         bgr, face = working_copy(bgr, face)
-        return self.cues(bgr, face), colour_texture(bgr, face)
+        crops = Crops(bgr, face.box)  # each square cut once for all the cues
+        return self.cues(bgr, face, crops), colour_texture(bgr, face, crops)
 
     def assess(self, bgr: np.ndarray, face: Face) -> PadResult:
         """Score the face ``face`` found in ``bgr`` (the decoded photo, BGR uint8)."""

@@ -86,3 +86,51 @@ def test_over_http_an_enrolment_photo_of_a_print_is_refused(client, session, clo
     assert r.status_code == 422, body
     assert body["code"] == "presentation_suspected"
     assert "not of a photo or a screen" in body["detail"]
+
+
+def test_warm_verifier_builds_the_networks_before_readyz_and_logs_it(client, monkeypatch, caplog):
+    """A server process builds its face networks at start-up (server.face_verifier.warm_verifier,
+    from gunicorn's post_worker_init and `isocheck serve`): /readyz says so, the log line names
+    the engine and the time only, and a disabled warm-up builds nothing."""
+    import logging
+
+    import server.face_verifier as fv
+
+    monkeypatch.setattr(fv, "_verifier", None)  # a fresh process's verifier, not yet built
+    assert client.get("/readyz").get_json()["checks"]["inference"]["networks_built"] is False
+    assert fv.warm_verifier(enabled=False) is None
+    assert fv.get_verifier().loaded is False
+    with caplog.at_level(logging.INFO, logger="isocheck.verification"):
+        seconds = fv.warm_verifier()
+    assert seconds is not None and seconds > 0
+    assert fv.get_verifier().loaded is True
+    assert fv.get_verifier()._local.cv is not None  # YuNet and SFace of this thread exist
+    lines = [r.getMessage() for r in caplog.records if "face networks built" in r.getMessage()]
+    assert lines == [
+        f"face networks built at start-up in {seconds:.2f} s "
+        f"({fv.get_verifier().engine_status()['engine']})"
+    ]
+    body = client.get("/readyz").get_json()
+    assert body["status"] == "ready" and body["checks"]["inference"]["networks_built"] is True
+
+
+def test_warm_verifier_with_a_damaged_model_file_logs_and_leaves_the_server_up(
+    client, monkeypatch, tmp_path, caplog
+):
+    """A model file that fails its checksum is logged at start-up (its code, no path of a
+    person's data) and the process keeps serving; verification then answers model_invalid."""
+    import logging
+
+    import server.face_verifier as fv
+    from verification import Verifier
+
+    bad = tmp_path / "face_detection_yunet_2023mar_int8bq.onnx"
+    bad.write_bytes(b"not a model")
+    monkeypatch.setattr(fv, "_verifier", Verifier(yunet_model_path=bad))
+    with caplog.at_level(logging.INFO, logger="isocheck.verification"):
+        assert fv.warm_verifier() is None
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "face networks not built at start-up: model_invalid"
+    ]
+    body = client.get("/readyz").get_json()
+    assert body["status"] == "ready" and body["checks"]["inference"]["networks_built"] is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -59,9 +60,36 @@ def test_production_with_two_workers_and_memory_limits_refuses_and_says_why(tmp_
         ISOCHECK_BIND="127.0.0.1:0",
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", "python:server.gunicorn_conf",
-         "server.app:create_app()"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:server.gunicorn_conf",
+            "server.app:create_app()",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode != 0
     assert "ISOCHECK_RATELIMIT_STORAGE_URL" in proc.stdout + proc.stderr
+
+
+def test_a_worker_builds_its_face_networks_before_its_first_request(tmp_path):
+    """post_worker_init warms the verifier: the worker's very first /readyz already reports the
+    networks built, and the log says so once per worker (no personal data: engine and time)."""
+    env = clean_env(ISOCHECK_DATA_DIR=str(tmp_path / "data"), ISOCHECK_WORKERS="1")
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(env, log=log) as base:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=10) as response:  # noqa: S310
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:  # 503: no database migrated in this data dir
+            body = json.loads(exc.read())
+        inference = body["checks"]["inference"]
+    assert inference["networks_built"] is True
+    built = [ln for ln in log.read_text().splitlines() if "face networks built at start-up" in ln]
+    assert len(built) == 1, built

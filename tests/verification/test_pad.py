@@ -223,3 +223,106 @@ def test_lbp_histogram_equals_the_plain_computation():
             assert np.array_equal(lbp_histogram(ch), _lbp_reference(ch))
     chip = cv2.cvtColor(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8), cv2.COLOR_BGR2HSV)
     assert np.array_equal(lbp_histogram(chip[..., 0]), _lbp_reference(chip[..., 0]))
+
+
+#: Every crop the cues take: (scale x the face box, side px) — TEXTURE_CROPS, the model's crop and
+#: image_cues' face chip and scene crop.
+def _cue_crops() -> list[tuple[float, int]]:
+    from verification.pad import PAD_CROP_SCALE, PAD_INPUT, TEXTURE_CROPS
+
+    return [*TEXTURE_CROPS, (PAD_CROP_SCALE, PAD_INPUT), (1.0, 128), (2.5, 160)]
+
+
+def test_the_working_region_covers_every_crop_the_cues_take():
+    from verification.pad import PAD_REGION_SCALE
+
+    assert max(scale for scale, _ in _cue_crops()) <= PAD_REGION_SCALE
+
+
+def _face(box: tuple[float, float, float, float]):
+    from verification.face_models import Face
+
+    x, y, w, h = box
+    marks = np.array([[x + w * 0.3, y + h * 0.4]] * 5, np.float32)
+    return Face(box=box, landmarks=marks, score=0.9)
+
+
+def test_working_copy_of_a_region_gives_the_crops_of_the_whole_photo_on_the_block_grid():
+    """Where the factor is whole (face = n x 256 px) the region copy is n x n block means on a grid
+    aligned with the photo's: every cue crop, near every edge and reflected, is the very crop of
+    block-averaging the whole photo. Fails when the region misses a crop's pixels or the pixels
+    its reflection mirrors, or when its origin is off the photo's grid."""
+    from verification.pad import PAD_FACE_MAX, square_crop, working_copy
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        n = int(rng.integers(2, 5))
+        side = PAD_FACE_MAX * n
+        H, W = (n * int(v) for v in rng.integers(side // n, 3 * side // n, 2))
+        img = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+        w, h = float(side), float(side) * rng.uniform(0.8, 1.0)
+        x, y = rng.uniform(-w / 3, W - 2 * w / 3), rng.uniform(-h / 3, H - 2 * h / 3)
+        small, face = working_copy(img, _face((x, y, w, h)))
+        whole = cv2.resize(img, (W // n, H // n), interpolation=cv2.INTER_AREA)
+        box = tuple(v / n for v in (x, y, w, h))
+        for scale, out in _cue_crops():
+            assert np.array_equal(
+                square_crop(small, face.box, scale, out), square_crop(whole, box, scale, out)
+            ), (n, H, W, x, y, scale)
+        rel = (_face((x, y, w, h)).landmarks - np.array([x, y], np.float32)) / n
+        assert np.allclose(face.landmarks - np.array(face.box[:2], np.float32), rel, atol=1e-3)
+
+
+def _whole_photo_copy(bgr: np.ndarray, face):
+    """The working copy before the region: the whole photo downscaled once."""
+    from verification.face_models import Face
+    from verification.pad import PAD_FACE_MAX
+
+    k = PAD_FACE_MAX / max(face.box[2], face.box[3])
+    h, w = bgr.shape[:2]
+    small = cv2.resize(bgr, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+    return small, Face(box=tuple(v * k for v in face.box), landmarks=face.landmarks * k, score=0.9)
+
+
+def test_working_copy_is_the_old_copy_where_the_region_is_the_whole_photo_and_smaller_elsewhere():
+    """A face of 257-511 px whose 2.5 x square covers the frame (a webcam frame, a close selfie)
+    gets the very copy of before; a face small in a large photo gets a copy of its region only;
+    a face of at most 256 px is not copied at all."""
+    from verification.pad import working_copy
+
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    for box in ((170.0, 90.0, 300.0, 300.0), (300.0, 100.0, 400.0, 380.0)):
+        small, face = working_copy(img, _face(box))
+        old, old_face = _whole_photo_copy(img, _face(box))
+        assert np.array_equal(small, old) and face.box == old_face.box
+    big = rng.integers(0, 255, (1440, 1920, 3), dtype=np.uint8)
+    small, face = working_copy(big, _face((800.0, 500.0, 300.0, 300.0)))
+    old, _ = _whole_photo_copy(big, _face((800.0, 500.0, 300.0, 300.0)))
+    assert small.shape[0] * small.shape[1] < 0.5 * old.shape[0] * old.shape[1]
+    x, y, w, h = face.box
+    for scale, _ in _cue_crops():  # every crop lies inside the region: nothing is reflected
+        half = scale * max(w, h) / 2
+        assert round(x + w / 2 - half) >= 0 and round(y + h / 2 - half) >= 0
+        assert round(x + w / 2 + half) <= small.shape[1]
+        assert round(y + h / 2 + half) <= small.shape[0]
+    same, face = working_copy(img, _face((200.0, 100.0, 256.0, 240.0)))
+    assert same is img and face.box == (200.0, 100.0, 256.0, 240.0)
+
+
+def test_crops_cut_each_square_once_and_give_the_pixels_of_square_crop():
+    """The cues share one Crops per photo (each scale's square cut and reflected once, resized to
+    every side asked): in any order of asking, near every edge, the very pixels of square_crop."""
+    from verification.pad import Crops
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        H, W = (int(v) for v in rng.integers(60, 500, 2))
+        img = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+        w = rng.uniform(20, min(H, W))
+        box = (rng.uniform(-w / 2, W - w / 2), rng.uniform(-w / 2, H - w / 2), w, w * 1.1)
+        crops = Crops(img, box)
+        asked = _cue_crops()
+        rng.shuffle(asked)
+        for scale, side in asked + asked[::-1]:
+            assert np.array_equal(crops(scale, side), square_crop(img, box, scale, side))
