@@ -197,7 +197,9 @@ def working_copy(bgr: np.ndarray, face: Face) -> tuple[np.ndarray, Face]:
     half = PAD_REGION_SCALE * side / 2
     cx, cy = x + w / 2, y + h / 2
     # the crops are rounded to whole pixels of the small copy, and INTER_AREA's last cell may be
-    # cut: 2 small pixels of margin keep every crop inside the region, away from a cut edge
+    # cut: 2 small pixels of margin keep every crop inside the region, away from a cut edge (a
+    # safety: no random placement of tests/verification/test_pad.py needs it; 1 pixel too few
+    # and nearly all of them fail)
     margin = 2.0 / k + 1.0
     H, W = bgr.shape[:2]
     sx0, sx1 = _aligned(*_region(cx - half, cx + half, W, margin), W, n)
