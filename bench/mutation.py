@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -178,6 +179,8 @@ def run_module(
     base = Path(tempfile.mkdtemp(prefix=f"mutation-{module.name}-"))
     work = base / REPO.name
     started, wall = time.monotonic(), time.time()
+    load_start = os.getloadavg()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         work.mkdir()
         _copy(work)
@@ -190,6 +193,8 @@ def run_module(
              *names],
             cwd=work, env=env, capture_output=True, text=True,
         )  # fmt: skip
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_end = os.getloadavg()
         results = subprocess.run(
             [sys.executable, "-m", "mutmut", "results", "--all", "true"],
             cwd=work, env=env, capture_output=True, text=True,
@@ -227,6 +232,12 @@ def run_module(
             "rerun_of": None if previous is None else previous.get("started"),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall)), "diffs": diffs,
             "seconds": round(time.monotonic() - started),
+            # the run's own cost, whatever the load: CPU of mutmut and every child it forked
+            "cpu_seconds": round(
+                cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
+            ),
+            "load_average": {"start": [round(x, 2) for x in load_start],
+                             "end": [round(x, 2) for x in load_end]},
             "returncode": run.returncode,
             "log_tail": (run.stdout[-3000:] + run.stderr[-3000:]) if not statuses else "",
         }  # fmt: skip
@@ -251,7 +262,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--rerun", type=Path, metavar="JSON",
-                        help="a --json of an earlier run: rerun only what it did not kill")
+                        help="an earlier --json: rerun only what it did not kill")  # fmt: skip
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     unknown = sorted(set(args.modules) - set(BY_NAME))
@@ -273,7 +284,8 @@ def main() -> int:
                             previous=before.get(module.name))  # fmt: skip
         out.append(result)
         c = result["counts"]
-        print(f"  {module.name}: score {result['score']} % {c} in {result['seconds']} s",
+        print(f"  {module.name}: score {result['score']} % {c} in {result['seconds']} s "
+              f"({result['cpu_seconds']} s CPU, load {result['load_average']})",
               file=sys.stderr, flush=True)  # fmt: skip
         if result["log_tail"]:
             print(result["log_tail"], file=sys.stderr)
