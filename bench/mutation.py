@@ -97,7 +97,7 @@ MODULES = [
         ("server/scope.py",),
         ("server.scope.x_*",),
         ("tests/dashboard/test_authorization_matrix.py", "tests/dashboard/test_dashboard.py",
-         "tests/test_scope.py"),
+         "tests/test_scope.py", "tests/test_scope_queries.py"),
         "area scope of staff (admin, area staff, doctor)",
     ),
     Module(
