@@ -149,6 +149,8 @@ def _config(module: Module) -> str:
     return (
         "\n[tool.mutmut]\n"
         'source_paths = ["server", "scheduler", "verification"]\n'
+        # tests that import a bench script (test_pad.py: bench/pad_fit.py) find it in mutants/
+        'also_copy = ["bench"]\n'
         f"only_mutate = {toml_list(module.files)}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
         f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '-q', '-x', *deselect])}\n"
