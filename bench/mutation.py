@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,7 @@ MODULES = [
         ("server/scope.py",),
         ("server.scope.x_*",),
         ("tests/dashboard/test_authorization_matrix.py", "tests/dashboard/test_dashboard.py",
-         "tests/test_scope.py"),
+         "tests/test_scope.py", "tests/test_scope_queries.py"),
         "area scope of staff (admin, area staff, doctor)",
     ),
     Module(
@@ -148,6 +149,8 @@ def _config(module: Module) -> str:
     return (
         "\n[tool.mutmut]\n"
         'source_paths = ["server", "scheduler", "verification"]\n'
+        # tests that import a bench script (test_pad.py: bench/pad_fit.py) find it in mutants/
+        'also_copy = ["bench"]\n'
         f"only_mutate = {toml_list(module.files)}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
         f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '-q', '-x', *deselect])}\n"
@@ -178,6 +181,8 @@ def run_module(
     base = Path(tempfile.mkdtemp(prefix=f"mutation-{module.name}-"))
     work = base / REPO.name
     started, wall = time.monotonic(), time.time()
+    load_start = os.getloadavg()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         work.mkdir()
         _copy(work)
@@ -190,6 +195,8 @@ def run_module(
              *names],
             cwd=work, env=env, capture_output=True, text=True,
         )  # fmt: skip
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_end = os.getloadavg()
         results = subprocess.run(
             [sys.executable, "-m", "mutmut", "results", "--all", "true"],
             cwd=work, env=env, capture_output=True, text=True,
@@ -227,6 +234,12 @@ def run_module(
             "rerun_of": None if previous is None else previous.get("started"),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall)), "diffs": diffs,
             "seconds": round(time.monotonic() - started),
+            # the run's own cost, whatever the load: CPU of mutmut and every child it forked
+            "cpu_seconds": round(
+                cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
+            ),
+            "load_average": {"start": [round(x, 2) for x in load_start],
+                             "end": [round(x, 2) for x in load_end]},
             "returncode": run.returncode,
             "log_tail": (run.stdout[-3000:] + run.stderr[-3000:]) if not statuses else "",
         }  # fmt: skip
@@ -251,7 +264,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch copies")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--rerun", type=Path, metavar="JSON",
-                        help="a --json of an earlier run: rerun only what it did not kill")
+                        help="an earlier --json: rerun only what it did not kill")  # fmt: skip
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args()
     unknown = sorted(set(args.modules) - set(BY_NAME))
@@ -273,7 +286,8 @@ def main() -> int:
                             previous=before.get(module.name))  # fmt: skip
         out.append(result)
         c = result["counts"]
-        print(f"  {module.name}: score {result['score']} % {c} in {result['seconds']} s",
+        print(f"  {module.name}: score {result['score']} % {c} in {result['seconds']} s "
+              f"({result['cpu_seconds']} s CPU, load {result['load_average']})",
               file=sys.stderr, flush=True)  # fmt: skip
         if result["log_tail"]:
             print(result["log_tail"], file=sys.stderr)

@@ -4,7 +4,7 @@ the prompt (attempts, state, close time), and the side records left or not left 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -88,7 +88,10 @@ def test_a_review_completes_the_prompt_and_uses_no_attempt(session, settings, cl
     assert (p.state, p.attempts_used, p.closed_at) == (PromptState.completed, 1, now)
     row = _row(session, CheckinAttempt, attempt.id)
     assert (row.decision, row.code, row.details["counted"]) == (
-        AttemptDecision.review, "face_review", False)
+        AttemptDecision.review,
+        "face_review",
+        False,
+    )
     assert _alerts(session, prompt.id) == []
 
 
@@ -123,7 +126,10 @@ def test_the_last_counted_refusal_fails_the_prompt_with_one_alert(session, setti
         assert p.closed_at == (now if i == 2 else None)
     [alert] = [a for a in _alerts(session, prompt.id) if a.kind.value == "failed_verification"]
     assert (alert.attempt_id, alert.details, alert.person_id) == (
-        attempt.id, {"last_code": "outside_home"}, person.id)
+        attempt.id,
+        {"last_code": "outside_home"},
+        person.id,
+    )
 
 
 def test_an_uncounted_refusal_changes_nothing_about_the_prompt(session, settings, clock):
@@ -140,7 +146,10 @@ def test_an_uncounted_refusal_changes_nothing_about_the_prompt(session, settings
     assert (p.state, p.attempts_used, p.closed_at) == (PromptState.open, 0, None)
     row = _row(session, CheckinAttempt, attempt.id)
     assert (row.decision, row.code, row.details) == (
-        AttemptDecision.rejected, "too_dark", {"value": 12, "counted": False})
+        AttemptDecision.rejected,
+        "too_dark",
+        {"value": 12, "counted": False},
+    )
     assert _judged_events(session, attempt.id) == 1
 
 
@@ -172,7 +181,10 @@ def test_a_late_verdict_is_kept_as_an_uncounted_refusal_with_the_closed_prompts_
     assert won is True
     row = _row(session, CheckinAttempt, attempt.id)
     assert (row.decision, row.code, row.score) == (
-        AttemptDecision.rejected, "already_checked_in", 0.25)
+        AttemptDecision.rejected,
+        "already_checked_in",
+        0.25,
+    )
     assert row.details == {"k": "v", "counted": False, "late_verdict": "face_match"}
     assert _judged_events(session, attempt.id) == 0
     assert _alerts(session, prompt.id) == []
@@ -201,7 +213,10 @@ def test_a_counted_refusal_on_an_open_prompt_with_no_attempt_left_is_attempts_ex
                                                  score=1.3))  # fmt: skip
     row = _row(session, CheckinAttempt, attempt.id)
     assert (row.decision, row.code, row.details["counted"]) == (
-        AttemptDecision.rejected, "attempts_exhausted", False)
+        AttemptDecision.rejected,
+        "attempts_exhausted",
+        False,
+    )
     assert _alerts(session, prompt.id) == []
 
 
@@ -223,7 +238,8 @@ def test_the_attempt_in_memory_holds_what_the_row_holds(session, settings, clock
         seen = (attempt.decision, attempt.code, attempt.score, attempt.details)
         session.commit()
         assert seen == (lambda r: (r.decision, r.code, r.score, r.details))(
-            _row(session, CheckinAttempt, attempt.id))
+            _row(session, CheckinAttempt, attempt.id)
+        )
         assert attempt.code == code
 
 
@@ -290,3 +306,38 @@ def test_a_verdict_without_a_location_is_never_outside_home(session, settings, c
            Verdict(AttemptDecision.verified, "face_match", score=0.2),
            clock.now() + timedelta(seconds=1))  # fmt: skip
     assert _row(session, CheckinAttempt, attempt.id).code == "face_match"
+
+
+def test_a_counted_refusal_touches_only_its_own_prompt(session, settings, clock):
+    """The attempt count's CAS names its prompt: another open prompt (another person's, or
+    the same person's next one) keeps its attempts, state and close time, up to the refusal
+    that fails this one."""
+    world = MiniWorld(session, clock.now())
+    person, neighbour = world.person(), world.person()
+    prompt, others = world.prompt(person), [world.prompt(neighbour), world.prompt(person)]
+    now = clock.now()
+    for _ in range(prompt.max_attempts):
+        refusal = Verdict(AttemptDecision.rejected, "face_mismatch", score=1.3)
+        assert _apply(session, settings, person, prompt, world.attempt(prompt), refusal, now)
+    p = _row(session, CheckinPrompt, prompt.id)
+    assert (p.state, p.attempts_used, p.closed_at) == (PromptState.failed, 3, now)
+    for other in others:
+        o = _row(session, CheckinPrompt, other.id)
+        assert (o.state, o.attempts_used, o.closed_at) == (PromptState.open, 0, None)
+    assert [a.prompt_id for a in session.scalars(select(Alert))] == [prompt.id]
+
+
+def test_a_failed_prompts_close_time_is_the_instant_of_now_in_any_zone(session, settings, clock):
+    """``now`` is an aware datetime; the columns store UTC whatever its zone (a +07:00 ``now``
+    is the same instant), on the last refusal's close time as everywhere else."""
+    world = MiniWorld(session, clock.now())
+    person = world.person()
+    prompt = world.prompt(person)
+    prompt.attempts_used = prompt.max_attempts - 1
+    session.commit()
+    now = clock.now().astimezone(timezone(timedelta(hours=7)))
+    assert _apply(session, settings, person, prompt, world.attempt(prompt),
+                  Verdict(AttemptDecision.rejected, "face_mismatch", score=1.3), now)  # fmt: skip
+    p = _row(session, CheckinPrompt, prompt.id)
+    assert (p.state, p.closed_at) == (PromptState.failed, now)
+    assert p.closed_at.utcoffset() == timedelta(0)
