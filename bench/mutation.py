@@ -108,7 +108,8 @@ MODULES = [
          "server.notify.delivery.x_release__mutmut_*",
          "server.notify.delivery.x_backoff_seconds__mutmut_*"),
         ("tests/notify/test_notify_delivery.py", "tests/notify/test_notify_concurrency.py",
-         "tests/notify/test_outbox_edges.py", "tests/test_state_machines.py"),
+         "tests/notify/test_outbox_edges.py", "tests/test_state_machines.py",
+         "tests/notify/test_retry_quiet_hours.py"),
         "outbox claims: the lease CAS, recording results, release, backoff",
     ),
 ]  # fmt: skip
