@@ -152,9 +152,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "pad_suspected_help": (
         "Ảnh có thể là ảnh chụp lại từ giấy in hoặc màn hình. Hãy xem viền giấy/màn hình, "
-        "vân sáng, màu sắc. Kết quả này không tự động phạt người cách ly.",
+        "vân sáng, màu sắc. Đo trên ảnh thật: khoảng 1–4 % ảnh selfie thật bị đánh dấu nhầm; "
+        "kết quả này không tự động phạt người cách ly.",
         "The selfie may be a photo of a print or a screen: look for a paper or screen edge, "
-        "glare, colours. This result never penalises the person on its own.",
+        "glare, colours. Measured on real captures, 1–4 % of genuine selfies are flagged by "
+        "mistake; this result never penalises the person on its own.",
     ),
     "open_review": ("Duyệt", "Review"),
     "review_title": ("Duyệt lượt điểm danh", "Review a check-in"),
