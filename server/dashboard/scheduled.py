@@ -36,8 +36,9 @@ def roll_up_day(*, session: Session, day: date, now: datetime, zone: ZoneInfo) -
     )  # fmt: skip
     session.execute(delete(StatsDaily).where(StatsDaily.zone == zone.key, StatsDaily.day == day))
     values: list[dict[str, Any]] = []
+    minutes_of: dict[int, list[float]] = {}
     for (_, ward_id), r in rows.items():
-        minutes = sorted(round(m, 3) for m in r.ack_minutes)
+        minutes = minutes_of[ward_id] = sorted(round(m, 3) for m in r.ack_minutes)
         values.append({
             "ward_id": ward_id, "day": day, "zone": zone.key, "monitored": r.monitored,
             "due": r.due, "completed": r.completed, "ack_minutes": minutes,
@@ -46,17 +47,18 @@ def roll_up_day(*, session: Session, day: date, now: datetime, zone: ZoneInfo) -
         })  # fmt: skip
     if values:
         session.execute(insert(StatsDaily), values)
-    _roll_up_areas(session=session, day=day, now=now, zone=zone, wards=wards, rows=rows)
+    _roll_up_areas(session=session, day=day, now=now, zone=zone, wards=wards,
+                   minutes_of=minutes_of)  # fmt: skip
     return len(values)
 
 
-def _roll_up_areas(*, session, day, now, zone, wards, rows) -> None:
-    """The median over each district's and city's wards that day (``stats_daily_areas``)."""
+def _roll_up_areas(*, session, day, now, zone, wards, minutes_of) -> None:
+    """The median over each district's and city's wards that day (``stats_daily_areas``), from
+    the wards' rounded minutes (``minutes_of``: ward id -> the minutes its row stores)."""
     minutes: dict[int, list[float]] = {}
     for w in wards:
-        ward_minutes = [round(m, 3) for m in rows[(day, w.id)].ack_minutes]
         for area_id in path_ids(w.path)[:-1]:
-            minutes.setdefault(area_id, []).extend(ward_minutes)
+            minutes.setdefault(area_id, []).extend(minutes_of[w.id])
     session.execute(
         delete(StatsDailyArea).where(StatsDailyArea.zone == zone.key, StatsDailyArea.day == day)
     )
