@@ -77,6 +77,22 @@ def _code_version() -> str:
     return FEATURES_VERSION
 
 
+def first_face(settings, detector, data: bytes):
+    """(BGR photo, its first detected face) decoded under ``settings``' limits as the server
+    decodes a selfie, or (None, None) when it is unusable or holds no face."""
+    try:
+        img = decode_image(
+            data,
+            max_bytes=settings.max_image_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_side=settings.verify_decode_max_side,
+        )
+        found = detector.detect(img.bgr)
+    except VerificationError:
+        return None, None
+    return (img.bgr, found[0]) if found else (None, None)
+
+
 def load(verbose: bool = True) -> list[dict]:
     """Every row with its cues (rows whose face is not found have ``cues`` = None)."""
     if not MODEL.is_file():
@@ -93,19 +109,9 @@ def load(verbose: bool = True) -> list[dict]:
     s = v.settings
     rows = _spoof_rows() + _photo_rows()
     for i, r in enumerate(rows):
-        data = Path(r["file"]).read_bytes()
-        try:
-            img = decode_image(
-                data,
-                max_bytes=s.max_image_bytes,
-                max_pixels=s.max_image_pixels,
-                max_side=s.verify_decode_max_side,
-            )
-            found = detector.detect(img.bgr)
-        except VerificationError:
-            found = []
-        if found:
-            cues, texture = pad.features(img.bgr, found[0])
+        bgr, face = first_face(s, detector, Path(r["file"]).read_bytes())
+        if face is not None:
+            cues, texture = pad.features(bgr, face)
             r["cues"], r["texture"] = cues, [round(float(x), 5) for x in texture]
         else:
             r["cues"] = r["texture"] = None

@@ -37,9 +37,7 @@ import pad_features  # noqa: E402
 
 from verification import Verifier  # noqa: E402
 from verification import pad as P  # noqa: E402
-from verification.errors import VerificationError  # noqa: E402
 from verification.face_models import Face  # noqa: E402
-from verification.image import decode_image  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -123,17 +121,7 @@ def main() -> None:
     load0 = os.getloadavg()[0]
 
     def faces_of(data: bytes):
-        try:
-            img = decode_image(
-                data,
-                max_bytes=s.max_image_bytes,
-                max_pixels=s.max_image_pixels,
-                max_side=s.verify_decode_max_side,
-            )
-            found = detector.detect(img.bgr)
-        except VerificationError:
-            return None, None
-        return (img.bgr, found[0]) if found else (None, None)
+        return pad_features.first_face(s, detector, data)
 
     # 1. the phone-sized timing set (enrolment photo and selfie of each pair)
     pairs = pad_bench._selfie_pairs(pad_bench.spoof_groups(), pad_bench.photo_groups())
