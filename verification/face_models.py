@@ -286,12 +286,12 @@ class SFaceEmbedder:
 
 
 def sface_blob(aligned: np.ndarray) -> np.ndarray:
-    """The network input ``FaceRecognizerSF::feature`` builds from an aligned crop:
-    ``blobFromImage(crop, 1, (112, 112), (0, 0, 0), swapRB=true, crop=false)``, i.e. the RGB
-    pixel values as float32, 1 x 3 x 112 x 112, no scaling and no mean."""
-    if aligned.shape[:2] != (SFACE_CROP, SFACE_CROP):
-        aligned = cv2.resize(aligned, (SFACE_CROP, SFACE_CROP))
-    return aligned[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)
+    """The network input ``FaceRecognizerSF::feature`` builds from an aligned crop, with the
+    same call: ``blobFromImage(crop, 1, (112, 112), (0, 0, 0), swapRB=true, crop=false)`` (the
+    RGB pixel values as float32, 1 x 3 x 112 x 112, no scaling and no mean)."""
+    return cv2.dnn.blobFromImage(
+        aligned, 1.0, (SFACE_CROP, SFACE_CROP), (0, 0, 0), swapRB=True, crop=False
+    )
 
 
 def sface_distance(a: np.ndarray, b: np.ndarray) -> float:
