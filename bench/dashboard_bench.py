@@ -291,13 +291,18 @@ def ensure_database(url: str, reuse: bool, n: int) -> dict | None:
 
 
 def roll_up(url: str) -> dict:
-    """What the scheduler's ``stats_rollup`` sweep does before anyone looks (the benchmark runs
-    no scheduler): roll up the finished days, timed."""
+    """What the scheduler's ``stats_rollup`` sweep does (the benchmark runs no scheduler): roll
+    up the finished days and the snapshot of today so far, timed. None: a checkout before the
+    rollup."""
     from datetime import datetime as dt
     from zoneinfo import ZoneInfo
 
     from server.core.db import make_engine, make_session_factory
-    from server.dashboard.scheduled import roll_up as sweep
+
+    try:
+        from server.dashboard.scheduled import roll_up as sweep
+    except ImportError:  # a checkout before the rollup (the "before" numbers)
+        return None
 
     engine = make_engine(url)
     with make_session_factory(engine)() as s:
@@ -307,6 +312,24 @@ def roll_up(url: str) -> dict:
     engine.dispose()
     print(f"stats rollup: {rows:,} rows in {took:.1f} s", flush=True)
     return {"rows": rows, "s": round(took, 1)}
+
+
+def drop_snapshots(url: str) -> int:
+    """Delete the rollup's snapshots of the unfinished days (as if the scheduler had stopped
+    more than ``FRESH`` ago): the statistics aggregate those days live again."""
+    from datetime import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from server.dashboard.rollup import unfinished_days
+
+    days = unfinished_days(now=dt.now(UTC), zone=ZoneInfo("Asia/Ho_Chi_Minh"))
+    engine = create_engine(url)
+    with engine.begin() as c:
+        n = 0
+        for table in ("stats_daily", "stats_daily_areas"):
+            n += c.execute(text(f"DELETE FROM {table} WHERE day = ANY(:d)"), {"d": days}).rowcount
+    engine.dispose()
+    return n
 
 
 def refresh_phones(url: str, persons: list[int]) -> None:
@@ -517,8 +540,16 @@ def bench(url: str, n: int, runs: int) -> dict:
                     "stats 7 days": "/dashboard/stats?days=7",
                     "stats CSV 31 days": "/dashboard/stats.csv?days=31",
                 }
+                fresh = roll_up(url)  # the scheduler's sweep (every 5 min): today's snapshot
                 for page, path in pages.items():
                     results[f"{scope}: {page}"] = timed(lambda p=path, st=staff: st.get(p), runs)
+                if scope == "city" and fresh is not None:  # the scheduler stopped: today live
+                    print(f"snapshots dropped: {drop_snapshots(url)} rows", flush=True)
+                    for page in ("stats 7 days", "stats CSV 31 days"):
+                        results[f"city: {page} (today live)"] = timed(
+                            lambda p=pages[page], st=staff: st.get(p), runs
+                        )
+                    roll_up(url)
             http = requests.Session()
             cycle = iter(phones * (runs + 2) * 2)
 
@@ -573,10 +604,7 @@ def main() -> None:
     if args.fill_only:
         return
     load_start = os.getloadavg()[0]
-    try:
-        rollup = roll_up(url)
-    except ImportError:  # a checkout before the rollup (the "before" numbers)
-        rollup = None
+    rollup = roll_up(url)
     r = bench(url, n, args.runs)
     r["rollup"] = rollup
     r.update(persons=n, runs=args.runs, fill=fill_timings, load_average_start=load_start,

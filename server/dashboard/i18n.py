@@ -306,6 +306,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Theo quận/huyện: chọn một quận/huyện để xem từng phường/xã (tệp CSV có từng phường/xã).",
         "By district: choose a district to see its wards (the CSV has every ward).",
     ),
+    "stats_as_of": (
+        "Số liệu hôm nay (cập nhật mỗi 5 phút) tính đến",
+        "Today's figures (refreshed every 5 minutes) as of",
+    ),
     "days": ("Số ngày", "Days"),
     "day": ("Ngày", "Day"),
     "monitored": ("Số người theo dõi", "People monitored"),

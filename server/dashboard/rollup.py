@@ -8,6 +8,13 @@ ended. The statistics page uses a day's rows only when they were taken at least
 until then, and for today, it aggregates live. Acknowledgements can still come in late, so a
 day is recomputed every :data:`REFRESH` until :data:`SETTLED` after its end; after that its
 rows stay as they are. The rows are per zone (the settings' zone, the one the dashboard shows).
+
+The days not finished yet (today, and yesterday until :data:`CLOSED_AFTER` past midnight) are
+rolled up too, on every sweep (every 5 minutes), as a **snapshot** ("today so far", counted as of
+the sweep): the page uses a snapshot while it is younger than :data:`FRESH` and says when it was
+taken, and aggregates the day live when there is none (the scheduler stopped or behind). The
+city's live day was most of the 31-day CSV's time (issue 18: 90,000 of today's prompts joined to
+100,000 persons on every view). A finished day's own rows replace its snapshot.
 The sweep that writes them is :mod:`server.dashboard.scheduled`; this module is the table and
 its reading.
 """
@@ -48,6 +55,9 @@ CLOSED_AFTER = timedelta(hours=1)
 REFRESH = timedelta(hours=1)
 #: … until this long after its end (late acknowledgements change the median).
 SETTLED = timedelta(days=2)
+#: A snapshot of an unfinished day is used while younger than this (the sweep runs every 5
+#: minutes: one missed run is tolerated, then the page aggregates the day live again).
+FRESH = timedelta(minutes=11)
 #: PostgreSQL advisory lock: one scheduler at a time writes the rollup.
 LOCK_KEY = 1800418
 
@@ -100,13 +110,22 @@ def _day_end(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
 
 
-def complete_days(
-    *, session: Session, ward_ids: list[int], days: list[date], zone: ZoneInfo
-) -> set[date]:
-    """Those of ``days`` whose rollup is complete for ``ward_ids``: a row for every ward, each
-    taken at least :data:`CLOSED_AFTER` after the day's end (one grouped statement)."""
+def unfinished_days(*, now: datetime, zone: ZoneInfo) -> list[date]:
+    """The days whose rollup can only be a snapshot: today, and yesterday until
+    :data:`CLOSED_AFTER` after its end (its last prompts may still be open); oldest first."""
+    today = now.astimezone(zone).date()
+    yesterday = today - timedelta(days=1)
+    return ([yesterday] if now < _day_end(yesterday, zone) + CLOSED_AFTER else []) + [today]
+
+
+def usable_days(
+    *, session: Session, ward_ids: list[int], days: list[date], now: datetime, zone: ZoneInfo
+) -> dict[date, datetime | None]:
+    """Those of ``days`` whose rollup the page may use for ``ward_ids`` (one grouped statement):
+    a row for every ward, and either final — taken at least :data:`CLOSED_AFTER` after the day's
+    end (value None) — or a snapshot younger than :data:`FRESH` (value: when it was taken)."""
     if not days or not ward_ids:
-        return set()
+        return {}
     t = StatsDaily.__table__.c
     found = session.execute(
         select(t.day, func.count(), func.min(t.computed_at))
@@ -114,11 +133,15 @@ def complete_days(
                t.ward_id.in_(ward_ids))
         .group_by(t.day)
     )  # fmt: skip
-    wanted = set(days)
-    return {
-        day for day, n, taken in found
-        if day in wanted and n == len(ward_ids) and taken >= _day_end(day, zone) + CLOSED_AFTER
-    }  # fmt: skip
+    wanted, usable = set(days), {}
+    for day, n, taken in found:
+        if day not in wanted or n != len(ward_ids):
+            continue
+        if taken >= _day_end(day, zone) + CLOSED_AFTER:
+            usable[day] = None
+        elif now - FRESH <= taken <= now:
+            usable[day] = taken
+    return usable
 
 
 def _rows_of(ward_ids: list[int], days: list[date], zone: ZoneInfo):
@@ -253,6 +276,7 @@ def days_to_roll_up(*, session: Session, now: datetime, zone: ZoneInfo) -> list[
         at = taken.get(d)
         if now < end + CLOSED_AFTER:
             continue  # the day's last prompts may still be open
-        if at is None or (at < end + SETTLED and now - at >= REFRESH):
+        snapshot = at is not None and at < end + CLOSED_AFTER  # taken before the day closed
+        if at is None or snapshot or (at < end + SETTLED and now - at >= REFRESH):
             due.append(d)
     return due

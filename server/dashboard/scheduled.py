@@ -20,6 +20,7 @@ from server.dashboard.rollup import (
     StatsDaily,
     StatsDailyArea,
     days_to_roll_up,
+    unfinished_days,
 )
 from server.dashboard.statistics import StatRow, aggregate_days
 from server.people.models import Area, path_ids
@@ -71,14 +72,18 @@ def _roll_up_areas(*, session, day, now, zone, wards, minutes_of) -> None:
 
 
 def roll_up(*, session: Session, now: datetime, zone: ZoneInfo, budget_s: float) -> int:
-    """The scheduler's sweep: roll up the days that need it, in one transaction (under an
-    advisory lock on PostgreSQL, so two schedulers do not write the same day), until done or
-    ``budget_s`` is spent (the next run continues). Returns the rows written."""
+    """The scheduler's sweep, in one transaction (under an advisory lock on PostgreSQL, so two
+    schedulers do not write the same day): first the snapshots of the days not finished yet
+    (today so far; :func:`~server.dashboard.rollup.unfinished_days`), then the finished days that
+    need it, until done or ``budget_s`` is spent (the next run continues). Returns the rows
+    written."""
     started, written = time.perf_counter(), 0
     if session.get_bind().dialect.name == "postgresql":
         got = session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         if not got:
             return 0  # another scheduler is on it
+    for day in unfinished_days(now=now, zone=zone):
+        written += roll_up_day(session=session, day=day, now=now, zone=zone)
     for day in days_to_roll_up(session=session, now=now, zone=zone):
         written += roll_up_day(session=session, day=day, now=now, zone=zone)
         if time.perf_counter() - started > budget_s:

@@ -20,9 +20,9 @@ from server.core.enums import AlertKind, AreaKind, PromptState
 from server.dashboard.rollup import (
     ALERT_COLUMNS,
     area_medians,
-    complete_days,
     rolled_medians,
     rolled_sums,
+    usable_days,
 )
 from server.people.models import Area, Person, StaffUser, path_ids
 from server.scope import areas_in_scope
@@ -99,12 +99,15 @@ class Stats:
     totals: list[StatRow]  # per day over every ward shown
     #: what a row is: "ward", or "district" (its wards summed; the city's view)
     by: str = "ward"
+    #: the unfinished days shown are the rollup's snapshot taken then (None: live or final)
+    as_of: datetime | None = None
 
 
 @dataclass
 class Frame:
     """Which wards and days a statistics view covers, and which of the days come from the
-    rollup (the first ones) and which are aggregated live (the last ones, today included)."""
+    rollup (the first ones: finished days, then the snapshots of today so far) and which are
+    aggregated live (the last ones, from the first day the rollup does not hold)."""
 
     days: list[date]
     wards: list[Area]
@@ -112,6 +115,8 @@ class Frame:
     live: list[date]
     #: every area in scope (held, so that the districts stay in the session's identity map)
     areas: list[Area] = field(default_factory=list)
+    #: when the oldest snapshot among ``rolled`` was taken (None: no unfinished day is rolled)
+    as_of: datetime | None = None
 
 
 def stats_frame(
@@ -119,20 +124,24 @@ def stats_frame(
     zone: ZoneInfo,
 ) -> Frame:  # fmt: skip
     """The wards in ``root``'s subtree within scope (path order), the last ``days`` local days
-    (today included), and where each day's numbers come from: finished days from the daily
-    rollup the scheduler keeps (``stats_daily``, :mod:`server.dashboard.rollup`) when it was
-    complete and taken after the day ended; from the first day without one on, live."""
+    (today included), and where each day's numbers come from: from the daily rollup the
+    scheduler keeps (``stats_daily``, :mod:`server.dashboard.rollup`) when it is complete and
+    final, or a fresh snapshot of a day not finished yet; from the first day without one on,
+    live."""
     today = now.astimezone(zone).date()
     day_list = [today - timedelta(days=i) for i in range(days - 1, -1, -1)]
     areas = areas_in_scope(session=session, staff=staff)
     wards = [a for a in areas if a.kind is AreaKind.ward]
     if root is not None:
         wards = [w for w in wards if w.path.startswith(root.path)]
-    rolled = complete_days(
-        session=session, ward_ids=[w.id for w in wards], days=day_list[:-1], zone=zone
+    usable = usable_days(
+        session=session, ward_ids=[w.id for w in wards], days=day_list, now=now, zone=zone
     )
-    first_live = next((i for i, d in enumerate(day_list) if d not in rolled), len(day_list) - 1)
-    return Frame(day_list, wards, day_list[:first_live], day_list[first_live:], areas)
+    first_live = next((i for i, d in enumerate(day_list) if d not in usable), len(day_list))
+    rolled = day_list[:first_live]
+    taken = [usable[d] for d in rolled if usable[d] is not None]
+    return Frame(day_list, wards, rolled, day_list[first_live:], areas,
+                 min(taken) if taken else None)  # fmt: skip
 
 
 def statistics_by_area(
@@ -164,7 +173,7 @@ def statistics_by_area(
     rows = {(d, a.id): StatRow(d, a) for a in shown for d in day_list}
     totals = {d: StatRow(d, None) for d in day_list}
     if not wards:
-        return Stats(day_list, wards, [], list(totals.values()), group)
+        return Stats(day_list, wards, [], list(totals.values()), group, frame.as_of)
     ward_ids = [w.id for w in wards]
     kinds = list(ALERT_COLUMNS)
     for day, group_id, monitored, due, done, *rest in rolled_sums(
@@ -194,7 +203,7 @@ def statistics_by_area(
         by_district=by_district,
     )
     ordered = [rows[(d, a.id)] for a in shown for d in day_list]
-    return Stats(day_list, wards, ordered, [totals[d] for d in day_list], group)
+    return Stats(day_list, wards, ordered, [totals[d] for d in day_list], group, frame.as_of)
 
 
 def _groups(session: Session, wards: list[Area], group_of: dict[int, int]) -> list[Area]:

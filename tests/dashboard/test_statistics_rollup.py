@@ -110,7 +110,7 @@ def test_city_view_by_district_sums_its_wards_row_by_row(session, clock, rolled)
     world, staff, districts = _city(session, clock)
     zone, now = ZoneInfo("Asia/Ho_Chi_Minh"), world.now
     if rolled:
-        assert roll_up(session=session, now=now, zone=zone, budget_s=60) == 31 * 3
+        assert roll_up(session=session, now=now, zone=zone, budget_s=60) == (31 + 1) * 3  # + today
     stats = statistics_by_area(session=session, staff=staff, root=None, days=10, now=now,
                                zone=zone, group="auto")  # fmt: skip
     assert stats.by == "district" and [a.id for a in {r.area: 1 for r in stats.rows}] == list(
@@ -139,7 +139,7 @@ def test_city_view_by_district_sums_its_wards_row_by_row(session, clock, rolled)
         assert {r.area.id: r.ack_median for r in again.rows if r.day == day} == {
             i: 1000.0 + i for i in districts
         }
-        assert again.totals[-1].ack_median == stats.totals[-1].ack_median  # today is live
+        assert again.totals[-1].ack_median == stats.totals[-1].ack_median  # today: unchanged
         session.rollback()
         for row in session.scalars(select(StatsDailyArea).where(StatsDailyArea.day == day)):
             session.delete(row)  # rolled up before 0004d: the median over the wards' rows
@@ -170,7 +170,7 @@ def test_streamed_csv_equals_the_row_by_row_computation_and_the_page_links_distr
     zone, now = app.extensions["isocheck"].settings.zone, clock.now()
     log_in(client, staff)
     live = _csv(client, "/dashboard/stats.csv?days=10")
-    assert roll_up(session=session, now=now, zone=zone, budget_s=60) == 31 * 3
+    assert roll_up(session=session, now=now, zone=zone, budget_s=60) == (31 + 1) * 3  # + today
     rolled = _csv(client, "/dashboard/stats.csv?days=10")
     assert rolled == live
     header, rows = rolled[0], rolled[1:]
@@ -196,6 +196,92 @@ def test_streamed_csv_equals_the_row_by_row_computation_and_the_page_links_distr
     assert "Phường 11" not in html.split("<tbody>")[1]
     html = client.get(f"/dashboard/stats?area={world.district.id}&days=10").get_data(as_text=True)
     assert 'id="by-district"' not in html and "Phường 2" in html.split("<tbody>")[1]
+
+
+# --- today so far: the sweep's snapshot ------------------------------------------------------
+
+
+def _totals(stats):
+    return [(t.day, t.monitored, t.due, t.completed, dict(t.alerts), t.ack_median)
+            for t in stats.totals]  # fmt: skip
+
+
+def test_todays_snapshot_is_read_while_fresh_then_the_day_is_live_again(session, clock):
+    from server.dashboard.rollup import FRESH
+
+    world, staff, _ = _city(session, clock, seed=18)
+    zone, now = ZoneInfo("Asia/Ho_Chi_Minh"), world.now
+    today = now.astimezone(zone).date()
+
+    def view(at):
+        return statistics_by_area(session=session, staff=staff, root=None, days=10, now=at,
+                                  zone=zone, group="auto")  # fmt: skip
+
+    live = view(now)
+    assert live.as_of is None
+    roll_up(session=session, now=now, zone=zone, budget_s=60)
+    assert session.scalar(select(func.count()).select_from(StatsDaily)
+                          .where(StatsDaily.day == today)) == 3  # fmt: skip
+    snap = view(now)
+    assert snap.as_of == now and _totals(snap) == _totals(live)
+    # what is read is the snapshot: a changed row shows, and only on today's line
+    row = session.scalars(select(StatsDaily).where(StatsDaily.day == today)).first()
+    row.due += 1000
+    session.commit()
+    later = now + FRESH - timedelta(seconds=1)
+    seen = view(later)
+    assert seen.as_of == now
+    assert seen.totals[-1].due == live.totals[-1].due + 1000
+    assert _totals(seen)[:-1] == _totals(live)[:-1]
+    # older than FRESH (the scheduler stopped): today is aggregated live again
+    stale = view(now + FRESH + timedelta(seconds=1))
+    assert stale.as_of is None and stale.totals[-1].due < 1000
+    # a ward without a snapshot row (created after the sweep) makes the whole day live
+    session.rollback()
+    create_area(session=session, code="79-760-9", name="Phường 12", kind=AreaKind.ward,
+                parent=world.district)  # fmt: skip
+    session.commit()
+    assert view(now).as_of is None
+
+
+def test_yesterdays_snapshot_after_midnight_gives_way_to_the_final_rollup(session, clock):
+    from server.dashboard.rollup import CLOSED_AFTER, days_to_roll_up, usable_days
+
+    world, staff, districts = _city(session, clock, seed=19)
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    today = world.now.astimezone(zone).date()
+    midnight = datetime.combine(today, datetime.min.time(), tzinfo=zone)
+    ward_ids = [w.id for ws in districts.values() for w in ws]
+    yesterday = today - timedelta(days=1)
+    # 00:30: yesterday's last prompts may still be open, so yesterday is a snapshot too
+    early = midnight + timedelta(minutes=30)
+    roll_up(session=session, now=early, zone=zone, budget_s=60)
+    assert usable_days(session=session, ward_ids=ward_ids, days=[yesterday, today], now=early,
+                       zone=zone) == {yesterday: early, today: early}  # fmt: skip
+    # 01:05: the day is closed; its snapshot does not hold back the final rollup (REFRESH)
+    closed = midnight + CLOSED_AFTER + timedelta(minutes=5)
+    assert yesterday in days_to_roll_up(session=session, now=closed, zone=zone)
+    roll_up(session=session, now=closed, zone=zone, budget_s=60)
+    assert usable_days(session=session, ward_ids=ward_ids, days=[yesterday, today], now=closed,
+                       zone=zone) == {yesterday: None, today: closed}  # fmt: skip
+    stats = statistics_by_area(session=session, staff=staff, root=None, days=3, now=closed,
+                               zone=zone)  # fmt: skip
+    assert stats.as_of == closed
+    ref = _by_row(session, ward_ids, stats.days, closed, zone)
+    assert [
+        (t.monitored, t.due, t.completed, dict(t.alerts), t.ack_median) for t in stats.totals
+    ] == [_summed([v for (day, _), v in ref.items() if day == d]) for d in stats.days]
+
+
+def test_the_page_says_when_todays_figures_were_taken(app, client, session, clock):
+    world, staff, _ = _city(session, clock, seed=20)
+    zone, now = app.extensions["isocheck"].settings.zone, clock.now()
+    log_in(client, staff)
+    assert 'id="stats-as-of"' not in client.get("/dashboard/stats?days=7").get_data(as_text=True)
+    roll_up(session=session, now=now, zone=zone, budget_s=60)
+    html = client.get("/dashboard/stats?days=7").get_data(as_text=True)
+    assert 'id="stats-as-of"' in html
+    assert now.astimezone(zone).strftime("%H:%M") in html.split('id="stats-as-of"')[1][:200]
 
 
 # --- migration 0004d ---------------------------------------------------------------------------
