@@ -56,9 +56,9 @@ def serve(
         migrations.upgrade(settings.effective_database_url)
     app = create_app(settings)
     state = app.extensions["isocheck"]
-    from server.face_verifier import warm_verifier
+    from server.serving import ready_worker
 
-    warm_verifier(enabled=settings.warm_verifier)
+    ready_worker(warm_verifier=settings.warm_verifier)
     if not no_scheduler:
         from scheduler.app import build_scheduler
 

@@ -76,11 +76,12 @@ def on_starting(server) -> None:
 def post_worker_init(worker) -> None:
     """Build the face networks in the worker before it takes its first request (OpenVINO
     compiles them once per process: ~2-3 s that would otherwise fall on the first check-in
-    after a deploy). ``ISOCHECK_WARM_VERIFIER=false`` skips it."""
+    after a deploy; ``ISOCHECK_WARM_VERIFIER=false`` skips it), then freeze what the worker
+    holds out of the garbage collector's full passes (:func:`server.serving.ready_worker`)."""
     from server.config import load_settings
-    from server.face_verifier import warm_verifier
+    from server.serving import ready_worker
 
-    warm_verifier(enabled=load_settings().warm_verifier)
+    ready_worker(warm_verifier=load_settings().warm_verifier)
 
 
 def child_exit(server, worker) -> None:

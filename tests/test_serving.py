@@ -119,3 +119,27 @@ def test_oversized_headers_are_a_problem(served):
     assert status == 431
     assert headers["content-type"] == "application/problem+json"
     assert json.loads(body)["code"] == "request_headers_too_large"
+
+
+def test_a_ready_worker_keeps_what_it_loaded_out_of_the_collectors_full_passes():
+    """``ready_worker`` (gunicorn's post_worker_init, ``isocheck serve``) freezes the objects the
+    process made before its first request, so a full collection does not walk the app again on
+    a request (issue 18: 36-80 ms stalls). Run in a child process: freezing is process-wide."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc\n"
+        "from server.app import create_app\n"
+        "create_app()\n"
+        "before = gc.get_freeze_count()\n"
+        "from server.serving import ready_worker\n"
+        "ready_worker(warm_verifier=False)\n"
+        "print(before, gc.get_freeze_count(), len(gc.get_objects()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    before, frozen, tracked = map(int, out.stdout.split())
+    assert before == 0
+    assert frozen > 50_000  # the app's modules, functions and settings
+    assert tracked < frozen / 10  # what a full collection still walks
