@@ -270,6 +270,55 @@ def load(reuse: bool, v: Verifier) -> tuple[dict, dict]:
     return got
 
 
+def cost(v: Verifier, n: int = 40) -> dict:
+    """CPU of one plain SFace pass and of the 3-crop TTA (plain + two moved crops, warp included)
+    on ``n`` faces-asia crops, the configured engine, as ``bench/mirror_cost.py`` times: process
+    CPU (OpenVINO infers on its own thread), median over the crops of the best of 3 rounds."""
+    s = v.settings
+    detector, sface = v._opencv()
+    photos = []
+    for photo in sorted(SETS["faces-asia"].glob("*/*.jpg")):
+        try:
+            img = decode_image(
+                photo.read_bytes(),
+                max_bytes=s.max_image_bytes,
+                max_pixels=s.max_image_pixels,
+                max_side=s.verify_decode_max_side,
+            )
+        except VerificationError:
+            continue
+        faces = detector.detect(img.bgr)
+        if faces:
+            photos.append((img.bgr, faces[0]))
+        if len(photos) == n:
+            break
+
+    def plain(bgr, face):
+        return sface.embed(sface.align(bgr, face))
+
+    def tta(bgr, face):
+        xs = [plain(bgr, face)]
+        xs += [sface.embed(crop(bgr, face.landmarks, sc, 0, 0)) for sc in (0.95, 1.05)]
+        x = np.sum(xs, axis=0)
+        return x / np.linalg.norm(x)
+
+    plain(*photos[0])  # warm-up
+    out: dict = {"crops": len(photos), "engine": s.inference_engine, "clock": "process_time"}
+    for name, fn in (("plain", plain), ("tta_scale_5pct", tta)):
+        per = []
+        for bgr, face in photos:
+            best = float("inf")
+            for _ in range(3):
+                t = time.process_time()
+                fn(bgr, face)
+                best = min(best, time.process_time() - t)
+            per.append(best * 1000)
+        out[f"{name}_ms_cpu_p50"] = float(np.median(per))
+    out["extra_ms_cpu_per_pass"] = (out["tta_scale_5pct_ms_cpu_p50"] - out["plain_ms_cpu_p50"]) / 2
+    out["load_average"] = os.getloadavg()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reuse", action="store_true", help="use the cached vectors of a first run")
@@ -280,9 +329,22 @@ def main() -> None:
         help="variants to run through the held-out simulation (default: plain and the best two "
         "of the pair ROC at 0.1 %%)",
     )
+    ap.add_argument(
+        "--cost",
+        action="store_true",
+        help="only time the extra passes (ISOCHECK_INFERENCE_ENGINE's engine) into "
+        "bench/results/crop_variants_cost.json",
+    )
     args = ap.parse_args()
     cv2.setNumThreads(1)
     v = Verifier(pad_model_path=None)
+    if args.cost:
+        path = RESULTS / "crop_variants_cost.json"
+        res = json.loads(path.read_text()) if path.exists() else {}
+        res[v.settings.inference_engine] = c = cost(v)
+        path.write_text(json.dumps(res, indent=2) + "\n")
+        print(json.dumps(c, indent=2))
+        return
     raw, timing = load(args.reuse, v)
     data = with_variants(raw)
     results: dict = {"target_far": TARGET_FAR, "timing": timing, "crops": CROPS}
