@@ -232,7 +232,8 @@ def purge_orphan_files(*, session: Session, clock: Clock, settings: Settings) ->
 
 
 def stats_rollup(*, session: Session, clock: Clock, settings: Settings) -> int:
-    """Roll up finished days into ``stats_daily`` for the statistics page (issue 18)."""
+    """Roll up finished days, and a snapshot of today so far, into ``stats_daily`` for the
+    statistics page (issue 18)."""
     from server.dashboard.scheduled import roll_up
 
     return roll_up(

@@ -87,8 +87,9 @@ def ready_worker(*, warm_verifier: bool) -> None:
     (``gc.freeze``). A full collection walked them all, 75-80 ms with the verifier loaded
     (36-41 ms without), stalling whichever request set it off: the city's 31-day CSV (9,300 rows
     of tuples) set it off on most views, 60 ms p50 → 180 ms p95 (issue 18). What is frozen is
-    never collected; it is what the process keeps until it exits anyway."""
+    never collected, so what is garbage already is collected first."""
     from server.face_verifier import warm_verifier as warm
 
     warm(enabled=warm_verifier)
+    gc.collect()
     gc.freeze()

@@ -1,20 +1,22 @@
-"""The daily statistics rollup (issue 18): one row per ward and finished local day, kept by the
+"""The daily statistics rollup (issue 18): one row per ward and local day, kept by the
 scheduler, so the statistics page reads 300 rows a day instead of aggregating the city's
 90,000 prompts of each day again on every view.
 
-A day's rows are written together (every ward of the city, zeros included), after the day has
-ended. The statistics page uses a day's rows only when they were taken at least
-:data:`CLOSED_AFTER` after its end (every prompt due that day closed by the close sweep);
-until then, and for today, it aggregates live. Acknowledgements can still come in late, so a
-day is recomputed every :data:`REFRESH` until :data:`SETTLED` after its end; after that its
-rows stay as they are. The rows are per zone (the settings' zone, the one the dashboard shows).
+A day's rows are written together (every ward of the city, zeros included). A finished day's
+rows are final when taken at least :data:`CLOSED_AFTER` after its end (every prompt due that
+day closed by the close sweep). Acknowledgements can still come in late, so a day is
+recomputed every :data:`REFRESH` until :data:`SETTLED` after its end; after that its rows stay
+as they are, unless a ward was added since (its rows are missing: the day is rolled up again).
+The rows are per zone (the settings' zone, the one the dashboard shows).
 
 The days not finished yet (today, and yesterday until :data:`CLOSED_AFTER` past midnight) are
 rolled up too, on every sweep (every 5 minutes), as a **snapshot** ("today so far", counted as of
 the sweep): the page uses a snapshot while it is younger than :data:`FRESH` and says when it was
 taken, and aggregates the day live when there is none (the scheduler stopped or behind). The
 city's live day was most of the 31-day CSV's time (issue 18: 90,000 of today's prompts joined to
-100,000 persons on every view). A finished day's own rows replace its snapshot.
+100,000 persons on every view). A finished day's own rows replace its snapshot. A page reads
+in a few statements at READ COMMITTED: a sweep committing between them can give a day's sums
+from one snapshot and its median from the next, five minutes apart (the "as of" is the first).
 The sweep that writes them is :mod:`server.dashboard.scheduled`; this module is the table and
 its reading.
 """
@@ -44,7 +46,7 @@ from sqlalchemy import null as sa_null
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from server.core.db import Base
-from server.core.enums import AlertKind
+from server.core.enums import AlertKind, AreaKind
 from server.people.models import Area
 
 #: Days back the rollup covers (the statistics page shows at most 31).
@@ -88,8 +90,8 @@ class StatsDaily(Base):
 
 
 class StatsDailyArea(Base):
-    """The median minutes to acknowledge over a district's or city's wards, per finished day
-    (written with the day's ward rows), so the city's view by district does not take the
+    """The median minutes to acknowledge over a district's or city's wards, per day (written
+    with the day's ward rows, snapshots included), so the city's view by district does not take the
     median of 60,000 acknowledgements a week again (migration 0004d)."""
 
     __tablename__ = "stats_daily_areas"
@@ -259,24 +261,29 @@ def stream_ward_rows(
 
 
 def days_to_roll_up(*, session: Session, now: datetime, zone: ZoneInfo) -> list[date]:
-    """Finished days of the last :data:`DAYS_KEPT` with no rollup, or one still settling and
-    older than :data:`REFRESH`; oldest first."""
+    """Finished days of the last :data:`DAYS_KEPT` that need their final rows, oldest first:
+    none yet, only a snapshot taken before the day closed, still settling and older than
+    :data:`REFRESH`, or fewer rows than there are wards (a ward added since: without its row
+    the page would aggregate the day, and every later one, live)."""
     today = now.astimezone(zone).date()
     candidates = [today - timedelta(days=i) for i in range(DAYS_KEPT, 0, -1)]
-    taken = dict(
-        session.execute(
-            select(StatsDaily.day, func.min(StatsDaily.computed_at))
+    wards = session.scalar(select(func.count()).where(Area.kind == AreaKind.ward)) or 0
+    taken = {
+        day: (at, n)
+        for day, at, n in session.execute(
+            select(StatsDaily.day, func.min(StatsDaily.computed_at), func.count())
             .where(StatsDaily.zone == zone.key, StatsDaily.day >= candidates[0])
             .group_by(StatsDaily.day)
-        ).all()
-    )
+        )
+    }
     due = []
     for d in candidates:
         end = _day_end(d, zone)
-        at = taken.get(d)
+        at, rows = taken.get(d, (None, 0))
         if now < end + CLOSED_AFTER:
             continue  # the day's last prompts may still be open
         snapshot = at is not None and at < end + CLOSED_AFTER  # taken before the day closed
-        if at is None or snapshot or (at < end + SETTLED and now - at >= REFRESH):
+        settling = at is not None and at < end + SETTLED and now - at >= REFRESH
+        if at is None or snapshot or settling or rows != wards:
             due.append(d)
     return due

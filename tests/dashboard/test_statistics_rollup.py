@@ -238,10 +238,24 @@ def test_todays_snapshot_is_read_while_fresh_then_the_day_is_live_again(session,
     assert stale.as_of is None and stale.totals[-1].due < 1000
     # a ward without a snapshot row (created after the sweep) makes the whole day live
     session.rollback()
+    from server.dashboard.rollup import days_to_roll_up
+
     create_area(session=session, code="79-760-9", name="Phường 12", kind=AreaKind.ward,
                 parent=world.district)  # fmt: skip
     session.commit()
     assert view(now).as_of is None
+    # … until the next sweep, which rolls every finished day up again with the new ward's row
+    assert len(days_to_roll_up(session=session, now=now, zone=zone)) == 31
+    then = now + timedelta(minutes=5)
+    assert roll_up(session=session, now=then, zone=zone, budget_s=60) == (31 + 1) * 4
+    assert days_to_roll_up(session=session, now=then, zone=zone) == []
+    again = view(then)
+    assert again.as_of == then
+    ref = _by_row(session, [w.id for w in again.wards], again.days, then, zone)
+    assert [(t.monitored, t.due, t.completed, dict(t.alerts), t.ack_median)
+            for t in again.totals] == [
+        _summed([v for (day, _), v in ref.items() if day == d]) for d in again.days
+    ]  # fmt: skip
 
 
 def test_yesterdays_snapshot_after_midnight_gives_way_to_the_final_rollup(session, clock):
