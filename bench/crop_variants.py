@@ -44,13 +44,11 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import review_calib  # noqa: E402
 import review_load  # noqa: E402
-from review_calib import PAIR_FMR, _pairs  # noqa: E402
-from review_load import SETS, TARGET_FAR, _order, measure  # noqa: E402
+from mirror_cost import cpu_ms_p50, first_faces  # noqa: E402
+from review_calib import roc  # noqa: E402
+from review_load import SETS, TARGET_FAR, measure  # noqa: E402
 
-from verification import VerificationError, Verifier  # noqa: E402
-from verification.calibrate import threshold_at_fmr  # noqa: E402
-from verification.image import decode_image  # noqa: E402
-from verification.quality import Thresholds, gate  # noqa: E402
+from verification import Verifier  # noqa: E402
 
 CACHE = Path(os.environ.get("ISOCHECK_CALIB_CACHE", "/tmp/isocheck-calib")) / "crop_variants.pkl"
 RESULTS = REPO / "bench" / "results"
@@ -131,61 +129,27 @@ def collect(v: Verifier) -> tuple[dict, dict]:
     """Per set, per person: rows (file, plain vector or None, checkin_ok, enrol_ok, None, quality,
     {crop key: vector}); and the timing of the extra passes."""
     s = v.settings
-    out: dict = {}
     cpu, wall, n_pass, pix = 0.0, 0.0, 0, []
-    for set_name, root in SETS.items():
-        if not root.is_dir():
-            continue
-        people = {}
-        for person in sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] != "_"):
-            rows = []
-            files = sorted([*person.glob("*.jpg"), *person.glob("*.png")], key=_order)
-            for f in files:
-                raw = f.read_bytes()
-                try:
-                    a = v.analyse(raw, purpose="checkin", apply_gate=False, with_pad=False)
-                except VerificationError:
-                    rows.append((f.name, None, False, False, None, None, {}))
-                    continue
-                ok = {}
-                for purpose in ("checkin", "enrol"):
-                    try:
-                        gate(a.quality, Thresholds.for_purpose(s, purpose))
-                        ok[purpose] = True
-                    except VerificationError:
-                        ok[purpose] = False
-                plain = a.vectors[v.embedder].astype(np.float32)
-                img = decode_image(
-                    raw,
-                    max_bytes=s.max_image_bytes,
-                    max_pixels=s.max_image_pixels,
-                    max_side=s.verify_decode_max_side,
-                )
-                _, sface = v._opencv()
-                aligned = sface.align(img.bgr, a.face)
-                crops = {}
-                for key, (sc, dx, dy) in CROPS.items():
-                    c = crop(img.bgr, a.face.landmarks, sc, dx, dy)
-                    if key == "own 1.00":
-                        pix.append(float(np.abs(c.astype(int) - aligned.astype(int)).mean()))
-                    t0, w0 = time.process_time(), time.perf_counter()
-                    crops[key] = np.asarray(sface.embed(c), np.float32)
-                    cpu += time.process_time() - t0
-                    wall += time.perf_counter() - w0
-                    n_pass += 1
-                rows.append(
-                    (
-                        f.name,
-                        plain / np.linalg.norm(plain),
-                        ok["checkin"],
-                        ok["enrol"],
-                        None,
-                        a.quality.to_dict(),
-                        crops,
-                    )
-                )
-            people[person.name] = rows
-        out[set_name] = people
+
+    def row(f: Path, a, ok: dict, img) -> tuple:
+        nonlocal cpu, wall, n_pass
+        plain = a.vectors[v.embedder].astype(np.float32)
+        _, sface = v._opencv()
+        aligned = sface.align(img.bgr, a.face)
+        crops = {}
+        for key, (sc, dx, dy) in CROPS.items():
+            c = crop(img.bgr, a.face.landmarks, sc, dx, dy)
+            if key == "own 1.00":
+                pix.append(float(np.abs(c.astype(int) - aligned.astype(int)).mean()))
+            t0, w0 = time.process_time(), time.perf_counter()
+            crops[key] = np.asarray(sface.embed(c), np.float32)
+            cpu += time.process_time() - t0
+            wall += time.perf_counter() - w0
+            n_pass += 1
+        return (f.name, plain / np.linalg.norm(plain), ok["checkin"], ok["enrol"], None,
+                a.quality.to_dict(), crops)  # fmt: skip
+
+    out = review_load.collect_rows(v, row, lambda f: (f.name, None, False, False, None, None, {}))
     timing = {
         "engine": s.inference_engine,
         "extra_passes": n_pass,
@@ -221,43 +185,6 @@ def with_variants(raw: dict) -> dict:
     return data
 
 
-def roc(people: dict, variants, fmrs=(0.0005, 0.001, 0.002, 0.005), seed: int = 16) -> dict:
-    """Every variant against plain at equal FMR (every pair of every photo with a face, thresholds
-    on the hardest impostors: K-pop vs K-pop on faces-asia, all on faces), and the spread of each
-    variant's GAR gain over plain at 0.1 % over 200 random 80 % subsets of the people."""
-    names = list(people)
-    out: dict = {"points": []}
-    for fmr in fmrs:
-        row: dict = {"fmr": fmr}
-        for variant in variants:
-            g, i, gk = _pairs(people, names, variant)
-            t = threshold_at_fmr(i, fmr)
-            row[variant] = {"threshold": t, "gar": float(np.mean(g <= t))}
-            if gk.size:
-                row[variant]["gar_kpop"] = float(np.mean(gk <= t))
-        out["points"].append(row)
-    rng = np.random.default_rng(seed)
-    subsets = [[n for n in names if rng.random() < 0.8] for _ in range(200)]
-    gains: dict = {v: [] for v in variants if v != "plain"}
-    for sub in subsets:
-        gar = {}
-        for variant in variants:
-            g, i, _ = _pairs(people, sub, variant)
-            gar[variant] = float(np.mean(g <= threshold_at_fmr(i, PAIR_FMR)))
-        for variant in gains:
-            gains[variant].append(gar[variant] - gar["plain"])
-    out["gain_at_0.1%_subsets"] = {
-        variant: {
-            "mean": float(np.mean(x)),
-            "p2.5": float(np.quantile(x, 0.025)),
-            "p97.5": float(np.quantile(x, 0.975)),
-            "share_positive": float((np.asarray(x) > 0).mean()),
-        }
-        for variant, x in gains.items()
-    }
-    return out
-
-
 def load(reuse: bool, v: Verifier) -> tuple[dict, dict]:
     if reuse and CACHE.is_file():
         with open(CACHE, "rb") as fh:
@@ -275,23 +202,8 @@ def cost(v: Verifier, n: int = 40) -> dict:
     on ``n`` faces-asia crops, the configured engine, as ``bench/mirror_cost.py`` times: process
     CPU (OpenVINO infers on its own thread), median over the crops of the best of 3 rounds."""
     s = v.settings
-    detector, sface = v._opencv()
-    photos = []
-    for photo in sorted(SETS["faces-asia"].glob("*/*.jpg")):
-        try:
-            img = decode_image(
-                photo.read_bytes(),
-                max_bytes=s.max_image_bytes,
-                max_pixels=s.max_image_pixels,
-                max_side=s.verify_decode_max_side,
-            )
-        except VerificationError:
-            continue
-        faces = detector.detect(img.bgr)
-        if faces:
-            photos.append((img.bgr, faces[0]))
-        if len(photos) == n:
-            break
+    _, sface = v._opencv()
+    photos = first_faces(v, SETS["faces-asia"], n)
 
     def plain(bgr, face):
         return sface.embed(sface.align(bgr, face))
@@ -305,15 +217,7 @@ def cost(v: Verifier, n: int = 40) -> dict:
     plain(*photos[0])  # warm-up
     out: dict = {"crops": len(photos), "engine": s.inference_engine, "clock": "process_time"}
     for name, fn in (("plain", plain), ("tta_scale_5pct", tta)):
-        per = []
-        for bgr, face in photos:
-            best = float("inf")
-            for _ in range(3):
-                t = time.process_time()
-                fn(bgr, face)
-                best = min(best, time.process_time() - t)
-            per.append(best * 1000)
-        out[f"{name}_ms_cpu_p50"] = float(np.median(per))
+        out[f"{name}_ms_cpu_p50"] = cpu_ms_p50(fn, photos)
     out["extra_ms_cpu_per_pass"] = (out["tta_scale_5pct_ms_cpu_p50"] - out["plain_ms_cpu_p50"]) / 2
     out["load_average"] = os.getloadavg()
     return out

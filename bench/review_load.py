@@ -56,6 +56,7 @@ import pickle
 import re
 import sys
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,57 +99,65 @@ def _order(p: Path) -> tuple[int, str]:
     return (int(m.group(1)) if m else 10**6, p.name)
 
 
-def collect(v: Verifier) -> dict:
-    """Per set, per person: [(file, vector or None, checkin_ok, enrol_ok, mirror-averaged vector,
-    quality dict)] in file order."""
+def analysed_photos(v: Verifier, person: Path) -> Iterator[tuple]:
+    """Each photo of ``person`` in file order as (file, analysis, gates passed, photo): the
+    analysis as the server's (no gate, no PAD), ``{"checkin": bool, "enrol": bool}``, and the
+    photo decoded again under the settings' limits, for more crops of the same face (analysis
+    and photo None when there is no usable face)."""
     s = v.settings
+    for f in sorted([*person.glob("*.jpg"), *person.glob("*.png")], key=_order):
+        raw = f.read_bytes()
+        try:
+            a = v.analyse(raw, purpose="checkin", apply_gate=False, with_pad=False)
+        except VerificationError:
+            yield f, None, {}, None
+            continue
+        ok = {}
+        for purpose in ("checkin", "enrol"):
+            try:
+                gate(a.quality, Thresholds.for_purpose(s, purpose))
+                ok[purpose] = True
+            except VerificationError:
+                ok[purpose] = False
+        img = decode_image(
+            raw,
+            max_bytes=s.max_image_bytes,
+            max_pixels=s.max_image_pixels,
+            max_side=s.verify_decode_max_side,
+        )
+        yield f, a, ok, img
+
+
+def collect_rows(v: Verifier, row: Callable, failed: Callable[[Path], tuple]) -> dict:
+    """Per set, per person (directories not starting with ``_``): ``row(file, analysis, gates,
+    photo)`` of each photo with a usable face, ``failed(file)`` of the others, in file order."""
     out: dict = {}
     for set_name, root in SETS.items():
         if not root.is_dir():
             continue
-        people = {}
-        for person in sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] != "_"):
-            rows = []
-            files = sorted([*person.glob("*.jpg"), *person.glob("*.png")], key=_order)
-            for f in files:
-                try:
-                    a = v.analyse(
-                        f.read_bytes(), purpose="checkin", apply_gate=False, with_pad=False
-                    )
-                except VerificationError:
-                    rows.append((f.name, None, False, False, None, None))
-                    continue
-                ok = {}
-                for purpose in ("checkin", "enrol"):
-                    try:
-                        gate(a.quality, Thresholds.for_purpose(s, purpose))
-                        ok[purpose] = True
-                    except VerificationError:
-                        ok[purpose] = False
-                vec = a.vectors[v.embedder].astype(np.float32)
-                # the mirror: the same aligned crop as analyse's (same decode, same face)
-                img = decode_image(
-                    f.read_bytes(),
-                    max_bytes=s.max_image_bytes,
-                    max_pixels=s.max_image_pixels,
-                    max_side=s.verify_decode_max_side,
-                )
-                _, sface = v._opencv()
-                aligned = sface.align(img.bgr, a.face)
-                mirror = mirror_average(sface.embed, aligned)
-                rows.append(
-                    (
-                        f.name,
-                        vec / np.linalg.norm(vec),
-                        ok["checkin"],
-                        ok["enrol"],
-                        mirror,
-                        a.quality.to_dict(),
-                    )
-                )
-            people[person.name] = rows
-        out[set_name] = people
+        out[set_name] = {
+            person.name: [
+                row(f, a, ok, img) if a is not None else failed(f)
+                for f, a, ok, img in analysed_photos(v, person)
+            ]
+            for person in sorted(p for p in root.iterdir() if p.is_dir() and p.name[0] != "_")
+        }
     return out
+
+
+def collect(v: Verifier) -> dict:
+    """Per set, per person: [(file, vector or None, checkin_ok, enrol_ok, mirror-averaged vector,
+    quality dict)] in file order."""
+
+    def row(f: Path, a, ok: dict, img) -> tuple:
+        vec = a.vectors[v.embedder].astype(np.float32)
+        # the mirror: the same aligned crop as analyse's (same decode, same face)
+        _, sface = v._opencv()
+        mirror = mirror_average(sface.embed, sface.align(img.bgr, a.face))
+        return (f.name, vec / np.linalg.norm(vec), ok["checkin"], ok["enrol"], mirror,
+                a.quality.to_dict())  # fmt: skip
+
+    return collect_rows(v, row, lambda f: (f.name, None, False, False, None, None))
 
 
 @dataclass
