@@ -24,6 +24,19 @@ Two policies are printed side by side:
             + retake) auto-accepts at most 0.1 % of them. Only a check-in undecided after the
             retake reaches a person.
 
+Reviews are confirmed as the server learns from them: a reviewer who says "same person" makes the
+server re-verify the selfie and keep it as a template when it lies in the match or review band, is
+of enrolment quality and is not a near-duplicate
+(:func:`server.checkins.review.learn_confirmed_template`). The simulation confirms each genuine
+reviewed check-in ``lag`` check-ins later (``CONFIRM_LAG`` = 0: before the person's next
+check-in, a ward that keeps up with its queue; ``None``: never, as the first version of this
+simulation had it) and learns the check-in's own first capture under those rules (the server
+learns the second, seconds later and nearly the same; here the retake is the person's next photo,
+and learning it would hand the next check-in a distance of zero). Impostors are never confirmed
+(the reviewer is assumed right; a reviewer who waves an impostor through teaches the server the
+wrong face, which no threshold here measures). The retake is the person's next photo that is not
+already one of their templates (the last check-in's retake wraps to the earliest such photo).
+
 Variants (issue 16, ``RUNS``): the vector is the plain SFace vector or the *mirror-averaged* one
 (:func:`verification.embedding.mirror_average`: the aligned crop and its horizontal flip), and the
 accept threshold is one number or *quality-aware* (an offset per quality bin of the probe — passes
@@ -92,6 +105,8 @@ RESULTS = REPO / "bench" / "results"
 TARGET_FAR = 0.001
 ENROL_PHOTOS = 2
 MIN_PHOTOS = ENROL_PHOTOS + 2
+#: Check-ins between a genuine review and the reviewer's "same person" (None: never confirmed)
+CONFIRM_LAG: int | None = 0
 
 
 def _order(p: Path) -> tuple[int, str]:
@@ -168,6 +183,7 @@ class Tally:
     mismatch: int = 0
     refused: int = 0
     retakes: int = 0
+    learned_confirmed: int = 0
     extra: dict = field(default_factory=dict)
 
     def shares(self) -> dict:
@@ -180,6 +196,7 @@ class Tally:
             "refused_for_quality": self.refused / d,
             "retakes_asked": self.retakes / d,
             "reviews_per_1000": 1000 * self.review / d,
+            "templates_learned_from_reviews": self.learned_confirmed,
         }
 
 
@@ -187,9 +204,10 @@ class Sim:
     """Judges captures with the thresholds of one :class:`Cal` (vector variant, accept, review,
     shifts, quality offsets) as the server judges them."""
 
-    def __init__(self, v: Verifier, cal: Cal) -> None:
+    def __init__(self, v: Verifier, cal: Cal, lag: int | None = CONFIRM_LAG) -> None:
         s = v.settings
         self.cal = cal
+        self.lag = lag
         self.review = cal.review
         self.max_templates = s.max_templates
         # learning keeps its margin below the one-template accept threshold (0.504 - 0.45)
@@ -241,36 +259,58 @@ class Sim:
         if got is None:
             return t, []
         templates, used = got
+        held = list(used)  # the row of each template
         enrolled = len(templates)
         checkins = [i for i in range(len(rows)) if i not in used]
+        pending: list[tuple[int, int]] = []  # (check-in at which the verdict lands, row)
+
+        def learn(i: int, v: np.ndarray) -> None:
+            nonlocal templates, held
+            if any(1.0 - float(x @ v) < 0.1 for x in templates):
+                return  # a near-duplicate adds nothing
+            if len(templates) < self.max_templates:
+                templates, held = [*templates, v], [*held, i]
+            elif len(templates) > enrolled:  # the oldest learned one goes; enrolment stays
+                templates = [*templates[:enrolled], *templates[enrolled + 1 :], v]
+                held = [*held[:enrolled], *held[enrolled + 1 :], i]
+
         for k, i in enumerate(checkins):
+            for _, r in [p for p in pending if p[0] <= k]:
+                # learn_confirmed_template: re-verified now, in the match or review band
+                if self.best(templates, self.vector(rows[r])) <= self.review:
+                    t.learned_confirmed += 1
+                    learn(r, self.vector(rows[r]))
+            pending = [p for p in pending if p[0] > k]
             t.n += 1
             dec, d = self.first(templates, rows[i])
             if dec in ("review", "refused") and retake_t is not None:
-                t.retakes += 1
-                j = checkins[(k + 1) % len(checkins)]
-                dec = self.combined(templates, d, rows[j], retake_t)
+                later = [j for j in checkins[k + 1 :] + checkins[:k] if j not in held]
+                if later:
+                    t.retakes += 1
+                    dec = self.combined(templates, d, rows[later[0]], retake_t)
+            v, enrol_ok = self.vector(rows[i]), rows[i][3]
             if dec == "match":
                 t.auto += 1
-                v, enrol_ok = self.vector(rows[i]), rows[i][3]
                 if (
                     self.learn
                     and v is not None
                     and enrol_ok
                     and not np.isnan(d)
                     and d <= min(self.learn_below, self.accept(len(templates), rows[i]))
-                    and all(1.0 - float(x @ v) >= 0.1 for x in templates)
                 ):
-                    if len(templates) < self.max_templates:
-                        templates = [*templates, v]
-                    elif len(templates) > enrolled:
-                        templates = [*templates[:enrolled], *templates[enrolled + 1 :], v]
+                    learn(i, v)
             elif dec == "review":
                 t.review += 1
+                if self.learn and self.lag is not None and v is not None and enrol_ok:
+                    pending.append((k + 1 + self.lag, i))
             elif dec == "refused":
                 t.refused += 1  # single capture: the phone is asked again, nobody reviews
             else:
                 t.mismatch += 1
+        for _, r in pending:  # verdicts after the last check-in still teach the final templates
+            if self.best(templates, self.vector(rows[r])) <= self.review:
+                t.learned_confirmed += 1
+                learn(r, self.vector(rows[r]))
         return t, templates
 
     def impostor_distances(self, templates, other_rows) -> list[tuple[str, float, float, str]]:
@@ -328,6 +368,7 @@ def run_set(sims: dict[int, Sim], people: dict, retake_t_by_fold: dict[int, floa
             g.mismatch += t.mismatch
             g.refused += t.refused
             g.retakes += t.retakes
+            g.learned_confirmed += t.learned_confirmed
             for other, orows in people.items():
                 if other == name:
                     continue
@@ -387,7 +428,9 @@ def settings_cal(v: Verifier) -> Cal:
 DELTAS = tuple(round(-0.03 + 0.0025 * i, 4) for i in range(25))
 
 
-def joint_fit(v: Verifier, people: dict, names: list[str], base: Cal) -> tuple[Cal, float, dict]:
+def joint_fit(
+    v: Verifier, people: dict, names: list[str], base: Cal, lag: int | None = CONFIRM_LAG
+) -> tuple[Cal, float, dict]:
     """(thresholds, retake threshold, trace) fitted on the people ``names`` at the issue's
     constraint: the whole retake policy auto-accepts <= TARGET_FAR of their hardest impostor
     check-ins. Every variant gets the same search: an offset added to every accept threshold
@@ -400,7 +443,7 @@ def joint_fit(v: Verifier, people: dict, names: list[str], base: Cal) -> tuple[C
         cal = Cal(
             base.variant, round(base.accept + delta, 4), base.review, base.shifts, base.offsets
         )
-        sim = Sim(v, cal)
+        sim = Sim(v, cal, lag)
         imp = []
         for name in names:
             _, templates = sim.genuine(people[name], None)
@@ -450,7 +493,9 @@ def variant_base(
     return Cal(variant, accept, review, s.shifts, offsets), diag
 
 
-def measure(v: Verifier, data: dict, variant: str, quality: bool, mode: str) -> dict:
+def measure(
+    v: Verifier, data: dict, variant: str, quality: bool, mode: str, lag: int | None = CONFIRM_LAG
+) -> dict:
     """Both sets under one variant. ``held_out``: thresholds (accept level, review, quality
     offsets, retake) fitted on one half of faces-asia's people and measured on the other half;
     faces is judged with the numbers fitted on all of faces-asia (what would ship). Otherwise the
@@ -459,10 +504,10 @@ def measure(v: Verifier, data: dict, variant: str, quality: bool, mode: str) -> 
     asia = data["faces-asia"]
     names = list(asia)
     folds = {f: [n for n in names if fold_of(n) == f] for f in (0, 1)}
-    out: dict = {"variant": variant, "quality_aware": quality, "mode": mode}
+    out: dict = {"variant": variant, "quality_aware": quality, "mode": mode, "confirm_lag": lag}
     if mode == "mapped":
         cal_by_fold = {f: variant_base(v, asia, folds[1 - f], variant, quality)[0] for f in (0, 1)}
-        sims0 = {f: Sim(v, cal_by_fold[f]) for f in (0, 1)}
+        sims0 = {f: Sim(v, cal_by_fold[f], lag) for f in (0, 1)}
         retake = {f: calibrate_retake(sims0[1 - f], asia, folds[1 - f]) for f in (0, 1)}
         shipped, diag = variant_base(v, asia, names, variant, quality)
         shipped_retake = round(min(retake.values()), 4)
@@ -470,16 +515,16 @@ def measure(v: Verifier, data: dict, variant: str, quality: bool, mode: str) -> 
         cal_by_fold, retake, diag = {}, {}, {}
         for f in (0, 1):
             base, _ = variant_base(v, asia, folds[1 - f], variant, quality)
-            cal_by_fold[f], retake[f], _trace = joint_fit(v, asia, folds[1 - f], base)
+            cal_by_fold[f], retake[f], _trace = joint_fit(v, asia, folds[1 - f], base, lag)
         base, diag = variant_base(v, asia, names, variant, quality)
-        shipped, shipped_retake, trace = joint_fit(v, asia, names, base)
+        shipped, shipped_retake, trace = joint_fit(v, asia, names, base, lag)
         diag.update(trace)
     else:
         cal_by_fold = {f: settings_cal(v) for f in (0, 1)}
-        sims0 = {f: Sim(v, cal_by_fold[f]) for f in (0, 1)}
+        sims0 = {f: Sim(v, cal_by_fold[f], lag) for f in (0, 1)}
         retake = {f: calibrate_retake(sims0[1 - f], asia, folds[1 - f]) for f in (0, 1)}
         shipped, shipped_retake, diag = settings_cal(v), round(min(retake.values()), 4), {}
-    sims = {f: Sim(v, cal_by_fold[f]) for f in (0, 1)}
+    sims = {f: Sim(v, cal_by_fold[f], lag) for f in (0, 1)}
     out.update(
         thresholds_by_fold={f: cal_by_fold[f].to_dict() for f in (0, 1)},
         retake_threshold_by_fold=retake,
@@ -491,7 +536,7 @@ def measure(v: Verifier, data: dict, variant: str, quality: bool, mode: str) -> 
         if set_name == "faces-asia":
             out["sets"][set_name] = run_set(sims, people, retake)
         else:
-            ship = Sim(v, shipped)
+            ship = Sim(v, shipped, lag)
             rt = {0: shipped_retake, 1: shipped_retake}
             out["sets"][set_name] = run_set({0: ship, 1: ship}, people, rt)
     return out
@@ -550,8 +595,11 @@ def load(reuse: bool, v: Verifier) -> dict:
     return data
 
 
-RUNS = (  # (key, variant, quality-aware, mode)
+RUNS = (  # (key, variant, quality-aware, mode[, confirm lag: CONFIRM_LAG when absent])
     ("settings", "plain", False, "settings"),
+    ("settings, reviews never confirmed", "plain", False, "settings", None),
+    ("settings, confirmed 1 check-in later", "plain", False, "settings", 1),
+    ("settings, confirmed 4 check-ins (a day) later", "plain", False, "settings", 4),
     ("mirror", "mirror", False, "mapped"),
     ("plain+quality", "plain", True, "mapped"),
     ("mirror+quality", "mirror", True, "mapped"),
@@ -574,11 +622,12 @@ def main() -> None:
     results: dict = {
         "target_far": TARGET_FAR,
         "enrol_photos": ENROL_PHOTOS,
+        "confirm_lag": CONFIRM_LAG,
         "load_average": os.getloadavg(),
         "runs": {},
     }
-    for key, variant, quality, mode in RUNS:
-        results["runs"][key] = measure(v, data, variant, quality, mode)
+    for key, variant, quality, mode, *lag in RUNS:
+        results["runs"][key] = measure(v, data, variant, quality, mode, *lag)
     results["roc_plain_vs_mirror"] = {name: roc_compare(people) for name, people in data.items()}
     results["retake_scan_in_sample"] = retake_scan(v, data)
     results["quality_tertiles"] = {
