@@ -53,8 +53,10 @@ def stats_csv(
     zone: ZoneInfo,
     days: int,
     lang: str,
+    as_of: datetime,
 ) -> tuple[Iterator[bytes], str]:
-    """The CSV of ``frame`` (headers in ``lang``) and the download's file name. Streamed (issue
+    """The CSV of ``frame`` (headers in ``lang``) and the download's file name, which carries
+    ``as_of`` (local time): when today's rows were counted, today's snapshot or now. Streamed (issue
     18): the rolled-up days come as plain tuples from a server-side cursor of a session of its
     own (``open_session``: the request's is closed before the body is sent), straight into
     ``csv.writer``, :data:`CHUNK` rows at a time; ``live`` holds the rest (the live days)."""
@@ -114,5 +116,6 @@ def stats_csv(
         finally:
             session.close()
 
-    name = f"isocheck-thong-ke-{frame.days[-1].isoformat()}-{days}d.csv"
+    taken = as_of.astimezone(zone).strftime("%Hh%M")
+    name = f"isocheck-thong-ke-{frame.days[-1].isoformat()}-{days}d-{taken}.csv"
     return lines(), name

@@ -298,6 +298,33 @@ def test_the_page_says_when_todays_figures_were_taken(app, client, session, cloc
     assert now.astimezone(zone).strftime("%H:%M") in html.split('id="stats-as-of"')[1][:200]
 
 
+def test_the_csv_says_when_todays_rows_were_counted(app, client, session, clock):
+    # in its file name and a header, not in the file (a spreadsheet would read a line as data)
+    world, staff, _ = _city(session, clock, seed=21)
+    zone, now = app.extensions["isocheck"].settings.zone, clock.now()
+    log_in(client, staff)
+
+    def download():
+        r = client.get("/dashboard/stats.csv?days=7")
+        assert r.status_code == 200
+        r.get_data()
+        return r.headers["Content-Disposition"], r.headers["X-Isocheck-As-Of"]
+
+    day = now.astimezone(zone).date().isoformat()
+    # today live: counted now
+    clock.advance(minutes=2)
+    name, as_of = download()
+    local = clock.now().astimezone(zone)
+    assert name == f'attachment; filename="isocheck-thong-ke-{day}-7d-{local:%Hh%M}.csv"'
+    assert datetime.fromisoformat(as_of) == clock.now().replace(microsecond=0)
+    assert as_of.endswith("+07:00")
+    # a snapshot taken 2 minutes ago: the rows are its, and so is the time
+    roll_up(session=session, now=now, zone=zone, budget_s=60)
+    name, as_of = download()
+    assert name.endswith(f'-7d-{now.astimezone(zone):%Hh%M}.csv"')
+    assert datetime.fromisoformat(as_of) == now.replace(microsecond=0)
+
+
 # --- migration 0004d ---------------------------------------------------------------------------
 
 

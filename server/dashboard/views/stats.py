@@ -72,17 +72,23 @@ def stats():
 
 @staff_page(*svc.MANAGERS)
 def stats_csv():
-    """The statistics table as CSV: one row per ward and day, streamed."""
+    """The statistics table as CSV: one row per ward and day, streamed. When today's rows were
+    counted (today's snapshot, or now when the day is live) is in the file name and in
+    ``X-Isocheck-As-Of``: a line inside the file would break the spreadsheets that read it."""
     root, days = _params()
     session, zone, at = db_session(), ctx().settings.zone, now()
     frame = stats_frame(session=session, staff=g.staff, root=root, days=days, now=at, zone=zone)
     live = live_ward_rows(session=session, frame=frame, now=at, zone=zone)
+    as_of = frame.as_of or at
     body, name = csv_of(
         frame=frame, live=live, open_session=ctx().session_factory, zone=zone, days=days,
-        lang=g.lang,
+        lang=g.lang, as_of=as_of,
     )  # fmt: skip
     return Response(
         body,
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Isocheck-As-Of": as_of.astimezone(zone).isoformat(timespec="seconds"),
+        },
     )
