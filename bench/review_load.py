@@ -31,11 +31,13 @@ of enrolment quality and is not a near-duplicate
 reviewed check-in ``lag`` check-ins later (``CONFIRM_LAG`` = 0: before the person's next
 check-in, a ward that keeps up with its queue; ``None``: never, as the first version of this
 simulation had it) and learns the check-in's own first capture under those rules (the server
-learns the second, seconds later and nearly the same; here the retake is the person's next photo,
-and learning it would hand the next check-in a distance of zero). Impostors are never confirmed
-(the reviewer is assumed right; a reviewer who waves an impostor through teaches the server the
-wrong face, which no threshold here measures). The retake is the person's next photo that is not
-already one of their templates (the last check-in's retake wraps to the earliest such photo).
+re-verifies the reviewed capture, after a retake the second, seconds later and nearly the same:
+that one must then be in the band and of enrolment quality too; here the retake is the person's
+next photo, and learning it would hand the next check-in a distance of zero). Impostors are never
+confirmed (the reviewer is assumed right; a reviewer who waves an impostor through teaches the
+server the wrong face, which no threshold here measures). The retake is the person's next photo
+that is not already one of their templates (the last check-in's retake wraps to the earliest such
+photo).
 
 Variants (issue 16, ``RUNS``): the vector is the plain SFace vector or the *mirror-averaged* one
 (:func:`verification.embedding.mirror_average`: the aligned crop and its horizontal flip), and the
@@ -262,32 +264,46 @@ class Sim:
         held = list(used)  # the row of each template
         enrolled = len(templates)
         checkins = [i for i in range(len(rows)) if i not in used]
-        pending: list[tuple[int, int]] = []  # (check-in at which the verdict lands, row)
+        # (check-in at which the verdict lands, the check-in's row, its retake's row or None)
+        pending: list[tuple[int, int, int | None]] = []
 
-        def learn(i: int, v: np.ndarray) -> None:
+        def learn(i: int, v: np.ndarray) -> bool:
             nonlocal templates, held
             if any(1.0 - float(x @ v) < 0.1 for x in templates):
-                return  # a near-duplicate adds nothing
+                return False  # a near-duplicate adds nothing
             if len(templates) < self.max_templates:
                 templates, held = [*templates, v], [*held, i]
             elif len(templates) > enrolled:  # the oldest learned one goes; enrolment stays
                 templates = [*templates[:enrolled], *templates[enrolled + 1 :], v]
                 held = [*held[:enrolled], *held[enrolled + 1 :], i]
+            else:
+                return False
+            return True
+
+        def in_band(row) -> bool:
+            v = self.vector(row)
+            return v is not None and row[3] and self.best(templates, v) <= self.review
+
+        def confirm(i: int, j: int | None) -> None:
+            # learn_confirmed_template re-verifies the reviewed capture when the verdict lands:
+            # after a retake that is the second capture, which must be in the match or review
+            # band and of enrolment quality too; the first stands in for it (seconds apart)
+            if in_band(rows[i]) and (j is None or in_band(rows[j])):
+                t.learned_confirmed += learn(i, self.vector(rows[i]))
 
         for k, i in enumerate(checkins):
-            for _, r in [p for p in pending if p[0] <= k]:
-                # learn_confirmed_template: re-verified now, in the match or review band
-                if self.best(templates, self.vector(rows[r])) <= self.review:
-                    t.learned_confirmed += 1
-                    learn(r, self.vector(rows[r]))
+            for _, r, j in [p for p in pending if p[0] <= k]:
+                confirm(r, j)
             pending = [p for p in pending if p[0] > k]
             t.n += 1
             dec, d = self.first(templates, rows[i])
+            retake = None
             if dec in ("review", "refused") and retake_t is not None:
                 later = [j for j in checkins[k + 1 :] + checkins[:k] if j not in held]
                 if later:
                     t.retakes += 1
-                    dec = self.combined(templates, d, rows[later[0]], retake_t)
+                    retake = later[0]
+                    dec = self.combined(templates, d, rows[retake], retake_t)
             v, enrol_ok = self.vector(rows[i]), rows[i][3]
             if dec == "match":
                 t.auto += 1
@@ -302,15 +318,13 @@ class Sim:
             elif dec == "review":
                 t.review += 1
                 if self.learn and self.lag is not None and v is not None and enrol_ok:
-                    pending.append((k + 1 + self.lag, i))
+                    pending.append((k + 1 + self.lag, i, retake))
             elif dec == "refused":
                 t.refused += 1  # single capture: the phone is asked again, nobody reviews
             else:
                 t.mismatch += 1
-        for _, r in pending:  # verdicts after the last check-in still teach the final templates
-            if self.best(templates, self.vector(rows[r])) <= self.review:
-                t.learned_confirmed += 1
-                learn(r, self.vector(rows[r]))
+        for _, r, j in pending:  # verdicts after the last check-in teach the final templates too
+            confirm(r, j)
         return t, templates
 
     def impostor_distances(self, templates, other_rows) -> list[tuple[str, float, float, str]]:
@@ -354,6 +368,7 @@ def run_set(sims: dict[int, Sim], people: dict, retake_t_by_fold: dict[int, floa
     fold (thresholds calibrated on the other fold)."""
     gen = {"single": Tally(), "retake": Tally()}
     imp = {"single": [0, 0, 0, 0], "retake": [0, 0, 0, 0]}  # all n, all acc, hard n, hard acc
+    per_person: dict[str, list[int]] = {"single": [], "retake": []}  # reviews, no names
     for name, rows in people.items():
         sim = sims[fold_of(name)]
         t_fold = retake_t_by_fold[fold_of(name)]
@@ -369,6 +384,7 @@ def run_set(sims: dict[int, Sim], people: dict, retake_t_by_fold: dict[int, floa
             g.refused += t.refused
             g.retakes += t.retakes
             g.learned_confirmed += t.learned_confirmed
+            per_person[policy].append(t.review)
             for other, orows in people.items():
                 if other == name:
                     continue
@@ -390,6 +406,8 @@ def run_set(sims: dict[int, Sim], people: dict, retake_t_by_fold: dict[int, floa
             "hardest_impostor_checkins": hn,
             "hardest_impostor_auto_accepted": ha,
             "hardest_impostor_auto_accepted_share": ha / max(hn, 1) if hn else None,
+            "people": len(per_person[policy]),
+            "reviews_per_person": sorted((r for r in per_person[policy] if r), reverse=True),
         }
     return out
 

@@ -125,3 +125,70 @@ def test_the_retake_is_the_next_photo_and_decides_with_the_first(rl, verifier):
     rows = [_row("e1", ENROL[0]), _row("e2", ENROL[1]), _row("c1", C1), _row("c2", ENROL[0])]
     tally, _ = rl.Sim(verifier, rl.settings_cal(verifier), None).genuine(rows, 0.4943)
     assert (tally.auto, tally.retakes) == (2, 1)
+
+
+def test_a_mismatch_is_never_confirmed_even_when_a_later_template_brings_it_close(rl, verifier):
+    # far: 0.8 from the enrolment photos (a mismatch); between: a confident match 0.3 from them
+    # and 0.16 from far. Were the mismatch confirmed, its verdict (one check-in later) would find
+    # it in the band of the then-learned "between" and keep it as a template.
+    far = _unit((0, 0.2), (5, float(np.sqrt(1 - 0.04))))
+    between = far + 1.6 * ENROL[0]
+    between = between / np.linalg.norm(between)
+    assert 0.79 < _dist(ENROL[0], far) < 0.81 and _dist(ENROL[0], between) <= 0.45
+    assert _dist(between, far) < 0.725
+    rows = [_row("e1", ENROL[0]), _row("e2", ENROL[1]), _row("far", far)]
+    rows.append(_row("between", between))
+    tally, final = rl.Sim(verifier, rl.settings_cal(verifier), 1).genuine(rows, None)
+    assert (tally.mismatch, tally.auto, tally.learned_confirmed) == (1, 1, 0)
+    assert not any(np.allclose(t, far) for t in final)
+
+
+def test_after_a_retake_the_retake_capture_must_be_in_the_band_to_be_learned(rl, verifier):
+    # C1 is reviewed; its retake ("far", 0.8 from everything) is a mismatch: the reviewed
+    # attempt is the retake's, which the server would not keep. So C1 is not learned, and C2
+    # (0.168 from C1) is reviewed rather than matched.
+    far = _unit((0, 0.2), (5, float(np.sqrt(1 - 0.04))))
+    rows = [_row("e1", ENROL[0]), _row("e2", ENROL[1]), _row("c1", C1), _row("far", far)]
+    rows.append(_row("c2", C2))
+    tally, final = rl.Sim(verifier, rl.settings_cal(verifier), 0).genuine(rows, 0.4943)
+    assert (tally.auto, tally.review, tally.mismatch) == (0, 2, 1)
+    # only C2's verdict (its retake C1, in the band) teaches a template, after the last check-in
+    assert tally.learned_confirmed == 1 and len(final) == 3
+    assert not any(np.allclose(t, C1) for t in final)
+
+
+def test_the_confirmed_capture_is_the_checkins_own_not_its_retake_photo(rl, verifier):
+    # C2 reviewed, its retake C3 reviewed too (0.605 apart, both 0.6 from enrolment); confirmed
+    # before the next check-in, C2 is learned. C3 is the next check-in: had the retake photo
+    # been learned, C3 would match itself at distance 0. (C3 is reviewed, with no retake left,
+    # and learned after the last check-in.)
+    rows = [_row("e1", ENROL[0]), _row("e2", ENROL[1]), _row("c2", C2), _row("c3", C3)]
+    tally, final = rl.Sim(verifier, rl.settings_cal(verifier), 0).genuine(rows, 0.4943)
+    assert (tally.auto, tally.review, tally.retakes, tally.learned_confirmed) == (0, 2, 1, 2)
+
+
+def test_a_confirmation_dropped_as_a_near_duplicate_is_not_counted(rl, verifier):
+    twin = C1 + 0.2 * _unit((6, 1.0))  # ~0.02 from C1: a near-duplicate once C1 is a template
+    twin = twin / np.linalg.norm(twin)
+    rows = [_row("e1", ENROL[0]), _row("e2", ENROL[1]), _row("c1", C1), _row("twin", twin)]
+    rows.append(_row("c3", C3))
+    tally, final = rl.Sim(verifier, rl.settings_cal(verifier), 1).genuine(rows, None)
+    # c1 and twin reviewed; c1's verdict lands before c3 (which then matches C1 and is learned);
+    # twin's lands at the end and adds nothing
+    assert (tally.review, tally.auto, tally.learned_confirmed) == (2, 1, 1)
+    assert len(final) == 4
+
+
+def test_an_evicted_template_photo_may_serve_as_a_retake_again(rl, verifier):
+    # c1..c4 are confident matches (0.38 from enrolment, 0.62 from each other): all learned, so
+    # c4 evicts c1 (5 templates at most; enrolment stays). c5 is reviewed and is the last
+    # check-in: its retake wraps to the earliest photo that is no longer a template, c1, which
+    # matches the remaining templates on its own.
+    s = float(np.sqrt(1 - 0.62**2))
+    cs = [_unit((0, 0.62), (k, s)) for k in (1, 2, 3, 4)]
+    c5 = _unit((0, 0.4), (5, S))
+    rows = [_row("e1", ENROL[0]), _row("e2", ENROL[1])]
+    rows += [_row(f"c{k}", c) for k, c in enumerate(cs, 1)] + [_row("c5", c5)]
+    tally, final = rl.Sim(verifier, rl.settings_cal(verifier), None).genuine(rows, 0.4943)
+    assert len(final) == 5 and not any(np.allclose(t, cs[0]) for t in final)
+    assert (tally.auto, tally.review, tally.retakes) == (5, 0, 1)
