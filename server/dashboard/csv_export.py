@@ -56,7 +56,7 @@ def stats_csv(
     as_of: datetime,
 ) -> tuple[Iterator[bytes], str]:
     """The CSV of ``frame`` (headers in ``lang``) and the download's file name, which carries
-    ``as_of`` (local time): when today's rows were counted, today's snapshot or now. Streamed (issue
+    ``as_of`` (local time): when the unfinished days' rows were counted. Streamed (issue
     18): the rolled-up days come as plain tuples from a server-side cursor of a session of its
     own (``open_session``: the request's is closed before the body is sent), straight into
     ``csv.writer``, :data:`CHUNK` rows at a time; ``live`` holds the rest (the live days)."""

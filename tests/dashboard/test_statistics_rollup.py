@@ -323,6 +323,17 @@ def test_the_csv_says_when_todays_rows_were_counted(app, client, session, clock)
     name, as_of = download()
     assert name.endswith(f'-7d-{now.astimezone(zone):%Hh%M}.csv"')
     assert datetime.fromisoformat(as_of) == now.replace(microsecond=0)
+    # just after midnight: yesterday's 23:58 snapshot still fresh, today live; the file gives
+    # the older of the two counts (its rows are at least that fresh), under today's date
+    local = now.astimezone(zone)
+    late = local.replace(hour=23, minute=58, second=0, microsecond=0)
+    clock.set(late)
+    roll_up(session=session, now=clock.now(), zone=zone, budget_s=60)
+    clock.set(late + timedelta(minutes=5))
+    name, as_of = download()
+    tomorrow = (local.date() + timedelta(days=1)).isoformat()
+    assert name == f'attachment; filename="isocheck-thong-ke-{tomorrow}-7d-23h58.csv"'
+    assert datetime.fromisoformat(as_of) == late
 
 
 # --- migration 0004d ---------------------------------------------------------------------------

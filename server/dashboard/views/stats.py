@@ -72,9 +72,10 @@ def stats():
 
 @staff_page(*svc.MANAGERS)
 def stats_csv():
-    """The statistics table as CSV: one row per ward and day, streamed. When today's rows were
-    counted (today's snapshot, or now when the day is live) is in the file name and in
-    ``X-Isocheck-As-Of``: a line inside the file would break the spreadsheets that read it."""
+    """The statistics table as CSV: one row per ward and day, streamed. When the unfinished days'
+    rows were counted — the oldest snapshot among them (yesterday's, shortly after midnight), or
+    now when they are live — is in the file name and in ``X-Isocheck-As-Of``: a line inside the
+    file would break the spreadsheets that read it."""
     root, days = _params()
     session, zone, at = db_session(), ctx().settings.zone, now()
     frame = stats_frame(session=session, staff=g.staff, root=root, days=days, now=at, zone=zone)
