@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from scheduler_helpers import World, notifications, run_until
 from sqlalchemy import select, update
 
@@ -25,6 +26,7 @@ STOP = datetime(2027, 4, 1, 12, 0, tzinfo=UTC)
 SLOTS = {"morning", "midday", "evening", "spot-1"}
 
 
+@pytest.mark.slow  # days of sweeps across a month end and a DST change: ~18 s per database
 def test_days_across_month_end_and_dst(session_factory, settings):
     clock = FrozenClock(START)
     with session_factory() as s:
