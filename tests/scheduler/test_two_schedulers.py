@@ -56,11 +56,12 @@ pytestmark = [
     pytest.mark.skipif(not PG_URL, reason="needs ISOCHECK_TEST_DATABASE_URL (PostgreSQL)"),
 ]
 
-PEOPLE = 60  # active: one prompt of each kind, one declaration reminder, one non-reporting alert
+PEOPLE = 120  # active: one prompt of each kind, one declaration reminder, one non-reporting alert
 RELEASED = 40  # released long ago: their biometrics are due for purging
 ESCALATING = 50  # open alerts past their deadline
 PENDING = 60  # outbox rows due before the race (more are enqueued by the other sweeps)
 BATCH = 5
+THREADS = 10  # APScheduler's default thread pool; 12 sweeps run at start-up
 #: The sweeps of the issue, each with rows due for it.
 RACED = [
     "open_due",
@@ -240,13 +241,16 @@ def race(tmp_path_factory):
                      "ISOCHECK_DATABASE_URL": app_url.render_as_string(hide_password=False)},
                 stdout=subprocess.DEVNULL, stderr=logs[name].open("w"),
             )  # fmt: skip
-        # both processes' sweeps queue on the locks (10 worker threads each), then go at once
+        # both processes' sweeps queue on the locks, then go at once. Every worker thread (10
+        # each, APScheduler's default pool, all taken by start-up sweeps) must be waiting: with
+        # 8, a sweep whose thread had not reached its lock yet on a loaded machine came late,
+        # found its rows taken by the other process, and the race was not one.
         deadline = time.monotonic() + 90
         with admin.connect() as watch:
             while time.monotonic() < deadline:
                 queued = [_waiting(watch, f"{tag}-{n}") for n in procs]
                 watch.commit()
-                if min(queued) >= 8 or any(p.poll() is not None for p in procs.values()):
+                if min(queued) >= THREADS or any(p.poll() is not None for p in procs.values()):
                     break
                 time.sleep(0.1)
         barrier.rollback()  # let go: the race starts
@@ -287,7 +291,7 @@ def race(tmp_path_factory):
 
 def test_both_processes_ran_and_finished_the_work(race):
     assert race["finished"], {n: out[-3000:] for n, out in race["outputs"].items()}
-    assert min(race["queued"]) >= 8, race["queued"]  # the barrier held both processes' sweeps
+    assert min(race["queued"]) >= THREADS, race["queued"]  # the barrier held every thread of both
     for name, out in race["outputs"].items():
         assert "isocheck scheduler running" in out, (name, out[-2000:])
         assert "Traceback" not in out, (name, out[-4000:])
